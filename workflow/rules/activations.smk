@@ -1,0 +1,24 @@
+# Activations: each model's responses to the brain stimuli, cached in one HDF5 file.
+
+
+rule extract_activations:
+    input:
+        unpack(lambda w: brain_inputs()),
+        model=results("models/{condition}/seed-{seed}/model.pt"),
+        stimuli=results("data/stimuli.tsv"),
+    output:
+        results("activations/{condition}/seed-{seed}.h5"),
+    params:
+        images_dir=brain_images_dir(),
+        image_size=config["brain_data"]["image_size"],
+        activations=config["activations"],
+        device=config["device"],
+    log:
+        log_of("activations/{condition}/seed-{seed}"),
+    benchmark:
+        benchmark_of("activations/{condition}/seed-{seed}")
+    threads: 2
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/extract_activations.py"

@@ -1,0 +1,19 @@
+# Figures, each with a caption for the report.
+
+
+rule plot_rsa_by_roi:
+    input:
+        results("rsa/scores.tsv"),
+    output:
+        report(
+            results("figures/rsa_by_roi.png"),
+            caption="../report/rsa_by_roi.rst",
+            category="Figures",
+        ),
+    params:
+        layer_map=config["rsa"]["layer_map"],
+        conditions=CONDITIONS,
+    log:
+        log_of("figures/rsa_by_roi"),
+    script:
+        "../scripts/plot_rsa_by_roi.py"

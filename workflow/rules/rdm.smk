@@ -1,0 +1,60 @@
+# RDMs: per model layer, per brain ROI and subject, the subject average, and pixels.
+
+
+rule compute_model_rdm:
+    input:
+        results("activations/{condition}/seed-{seed}.h5"),
+    output:
+        results("rdms/model/{condition}/seed-{seed}/{layer}.npz"),
+    params:
+        metric=config["rdm"]["metric"],
+    log:
+        log_of("rdms/model/{condition}/seed-{seed}/{layer}"),
+    script:
+        "../scripts/compute_model_rdm.py"
+
+
+rule compute_brain_rdm:
+    input:
+        unpack(lambda w: brain_inputs()),
+        stimuli=results("data/stimuli.tsv"),
+    output:
+        results("rdms/brain/{roi}/{subject}.npz"),
+    params:
+        betas_dir=brain_betas_dir(),
+        roi_columns=lambda w: config["brain_data"]["rois"][w.roi],
+        zscore=config["brain_data"]["zscore"],
+        min_nc_testset=config["brain_data"]["min_nc_testset"],
+        metric=config["rdm"]["metric"],
+    log:
+        log_of("rdms/brain/{roi}/{subject}"),
+    script:
+        "../scripts/compute_brain_rdm.py"
+
+
+rule average_brain_rdms:
+    input:
+        rdms=expand(results("rdms/brain/{{roi}}/{subject}.npz"), subject=SUBJECTS),
+        stimuli=results("data/stimuli.tsv"),
+    output:
+        results("rdms/brain/{roi}/group.npz"),
+    log:
+        log_of("rdms/brain/{roi}/group"),
+    script:
+        "../scripts/average_brain_rdms.py"
+
+
+rule compute_pixel_rdm:
+    input:
+        unpack(lambda w: brain_inputs()),
+        stimuli=results("data/stimuli.tsv"),
+    output:
+        results("rdms/pixel.npz"),
+    params:
+        images_dir=brain_images_dir(),
+        image_size=config["brain_data"]["image_size"],
+        metric=config["rdm"]["metric"],
+    log:
+        log_of("rdms/pixel"),
+    script:
+        "../scripts/compute_pixel_rdm.py"

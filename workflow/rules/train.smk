@@ -1,0 +1,24 @@
+# Training: one job per (condition, seed).
+
+
+rule train_model:
+    input:
+        results("data/training_set.npz"),
+    output:
+        model=results("models/{condition}/seed-{seed}/model.pt"),
+        history=results("models/{condition}/seed-{seed}/history.tsv"),
+    params:
+        # Only this condition's hyperparameters: editing one condition reruns only its jobs.
+        hyper=lambda w: config["conditions"][w.condition],
+        model=config["model"],
+        training=config["training"],
+        device=config["device"],
+    log:
+        log_of("models/{condition}/seed-{seed}/train"),
+    benchmark:
+        benchmark_of("models/{condition}/seed-{seed}/train")
+    threads: 2
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/train_model.py"

@@ -1,0 +1,133 @@
+"""Validate a workflow configuration against its schema and fill in defaults.
+
+Errors name the offending key as a dotted path (``conditions.bp.lr``) so that a
+user can find it in their YAML file at once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """The configuration does not match the schema or names a missing file."""
+
+
+def _defaults_filling_validator() -> type:
+    """A Draft 2020-12 validator that inserts each property's default before descending."""
+    base = jsonschema.Draft202012Validator
+    validate_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema) -> Iterator:
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})
+
+
+def key_path(error: jsonschema.ValidationError) -> str:
+    """The dotted config key an error is about (``<top level>`` for the root)."""
+    parts = [str(p) for p in error.absolute_path]
+    return ".".join(parts) if parts else "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    # Errors under if/then or allOf say little; the most specific one is deepest.
+    best = jsonschema.exceptions.best_match([error]) if error.context else error
+    return f"config key {key_path(best)}: {best.message}"
+
+
+def load_schema(schema_path: Path) -> dict[str, Any]:
+    with open(schema_path) as fh:
+        return yaml.safe_load(fh)
+
+
+def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a validated copy of ``config`` with every default filled in.
+
+    Raises ConfigError listing every problem, each with its dotted key.
+    """
+    filled = copy.deepcopy(dict(config))
+    validator = _defaults_filling_validator()(schema)
+    errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
+    _check_semantics(filled)
+    return filled
+
+
+def _check_semantics(config: Mapping[str, Any]) -> None:
+    """Rules a JSON schema cannot express: cross-references between keys."""
+    problems = []
+    depth = len(config["model"]["widths"])
+    valid_layers = {f"conv{i}" for i in range(1, depth + 1)} | {"fc1", "fc2"}
+    for layer in config["activations"]["layers"]:
+        if layer not in valid_layers:
+            problems.append(
+                f"config key activations.layers: {layer!r} is not a layer of a model with "
+                f"{depth} conv blocks (valid: {sorted(valid_layers)})"
+            )
+    for roi, layer in config["rsa"]["layer_map"].items():
+        if roi not in config["brain_data"]["rois"]:
+            problems.append(f"config key rsa.layer_map.{roi}: no ROI {roi!r} in brain_data.rois")
+        if layer not in config["activations"]["layers"]:
+            problems.append(
+                f"config key rsa.layer_map.{roi}: layer {layer!r} is not in activations.layers"
+            )
+    brain = config["brain_data"]
+    if brain["stimuli"] == "list" and not brain["stimulus_list"]:
+        problems.append("config key brain_data.stimulus_list: required when brain_data.stimuli is list")
+    if brain["source"] == "local":
+        for key in ("betas_dir", "images_dir"):
+            if not brain[key]:
+                problems.append(f"config key brain_data.{key}: required when brain_data.source is local")
+    training = config["training_data"]
+    if training["source"] == "image_folder" and not training["path"]:
+        problems.append("config key training_data.path: required when training_data.source is image_folder")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def local_paths(config: Mapping[str, Any]) -> dict[str, str]:
+    """The config keys that name existing local inputs, with their paths."""
+    paths = {}
+    training = config["training_data"]
+    if training["source"] != "demo" and training["path"]:
+        paths["training_data.path"] = training["path"]
+    brain = config["brain_data"]
+    if brain["source"] == "local":
+        paths["brain_data.betas_dir"] = brain["betas_dir"]
+        paths["brain_data.images_dir"] = brain["images_dir"]
+    if brain["stimuli"] == "list":
+        paths["brain_data.stimulus_list"] = brain["stimulus_list"]
+    return paths
+
+
+def check_local_paths(config: Mapping[str, Any], root: Path = Path(".")) -> None:
+    """Raise ConfigError naming every config key whose local file or folder is missing."""
+    missing = [
+        f"config key {key}: {path!r} does not exist (looked in {(root / path).resolve()})"
+        for key, path in local_paths(config).items()
+        if not (root / path).exists()
+    ]
+    if missing:
+        raise ConfigError("missing input:\n  " + "\n  ".join(missing))
+
+
+def schema_keys(schema: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Mapping]]:
+    """Every documented key of the schema as (dotted path, subschema), depth first."""
+    for name, sub in schema.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        yield path, sub
+        yield from schema_keys(sub, path + ".")
+    for name, sub in schema.get("$defs", {}).items():
+        yield from schema_keys(sub, f"{prefix}<{name} condition>.")

@@ -1,0 +1,1 @@
+"""Data sources: training images, brain stimuli and brain responses."""
