@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lrrsa.activations import extract_to_hdf5, load_image, reduce_activation
+from lrrsa.activations import extract_to_hdf5, reduce_activation
+from lrrsa.images import load_image
 from lrrsa.model import Architecture, build_model
 
 ARCH = Architecture(widths=(4, 8), pool_size=2, fc_width=16, n_classes=3)

@@ -102,3 +102,10 @@ def test_schema_rules_match_the_registry():
     rule_enum = SCHEMA["properties"]["conditions"]["additionalProperties"]["properties"]["rule"]["enum"]
     assert sorted(rule_enum) == sorted(RULES)
     assert sorted(SCHEMA["$defs"]) == sorted(RULES)
+
+
+def test_config_reference_is_current():
+    from lrrsa.config import markdown_reference
+
+    assert (REPO / "config" / "README.md").read_text() == markdown_reference(SCHEMA), (
+        "regenerate: python -m lrrsa.config workflow/schemas/config.schema.yaml > config/README.md")

@@ -20,5 +20,7 @@ rule extract_activations:
     threads: 2
     resources:
         mem_mb=4000,
+    conda:
+        "../../envs/torch.yaml"
     script:
         "../scripts/extract_activations.py"

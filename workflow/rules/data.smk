@@ -8,6 +8,8 @@ rule make_demo_training_images:
         demo=config["demo"],
     log:
         "resources/logs/demo/training_images.log",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/make_demo_training_images.py"
 
@@ -20,6 +22,8 @@ rule make_demo_brain_dataset:
         subjects=SUBJECTS,
     log:
         "resources/logs/demo/things.log",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/make_demo_brain_dataset.py"
 
@@ -32,6 +36,8 @@ rule download_cifar10:
         md5=config["training_data"]["md5"],
     log:
         "resources/logs/cifar10/download.log",
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/download_cifar10.py"
 
@@ -49,6 +55,8 @@ rule prepare_training_set:
         seed=config["training_data"]["seed"],
     log:
         log_of("data/training_set"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/prepare_training_set.py"
 
@@ -66,5 +74,7 @@ rule select_stimuli:
         stimulus_list=config["brain_data"]["stimulus_list"],
     log:
         log_of("data/stimuli"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/select_stimuli.py"

@@ -15,5 +15,7 @@ rule plot_rsa_by_roi:
         conditions=CONDITIONS,
     log:
         log_of("figures/rsa_by_roi"),
+    conda:
+        "../../envs/plots.yaml"
     script:
         "../scripts/plot_rsa_by_roi.py"

@@ -10,6 +10,8 @@ rule compute_model_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/model/{condition}/seed-{seed}/{layer}"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/compute_model_rdm.py"
 
@@ -28,6 +30,8 @@ rule compute_brain_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/brain/{roi}/{subject}"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/compute_brain_rdm.py"
 
@@ -40,6 +44,8 @@ rule average_brain_rdms:
         results("rdms/brain/{roi}/group.npz"),
     log:
         log_of("rdms/brain/{roi}/group"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/average_brain_rdms.py"
 
@@ -56,5 +62,7 @@ rule compute_pixel_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/pixel"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/compute_pixel_rdm.py"

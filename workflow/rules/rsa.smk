@@ -13,6 +13,8 @@ rule score_model:
         method=config["rsa"]["method"],
     log:
         log_of("rsa/scores/{condition}/seed-{seed}"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/score_model.py"
 
@@ -24,5 +26,7 @@ rule collect_scores:
         results("rsa/scores.tsv"),
     log:
         log_of("rsa/scores"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/collect_scores.py"

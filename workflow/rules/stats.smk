@@ -8,12 +8,14 @@ rule summarise_scores:
         report(
             results("stats/summary.tsv"),
             caption="../report/summary.rst",
-            category="Statistics",
+            category="Tables",
         ),
     params:
         layer_map=config["rsa"]["layer_map"],
         conditions=CONDITIONS,
     log:
         log_of("stats/summary"),
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../scripts/summarise_scores.py"

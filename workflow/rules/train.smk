@@ -20,5 +20,7 @@ rule train_model:
     threads: 2
     resources:
         mem_mb=4000,
+    conda:
+        "../../envs/torch.yaml"
     script:
         "../scripts/train_model.py"

@@ -18,23 +18,13 @@ import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
+from lrrsa.images import load_images
 from lrrsa.model import ConvNet
 
 log = logging.getLogger(__name__)
 
 REDUCTIONS = ("spatial_mean", "full", "avgpool")
-
-
-def load_image(path: Path, size: int) -> np.ndarray:
-    """An image as RGB uint8 (size, size, 3), resized with antialiasing (bicubic)."""
-    with Image.open(path) as img:
-        return np.array(img.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))
-
-
-def load_images(paths: Sequence[Path], size: int) -> np.ndarray:
-    return np.stack([load_image(p, size) for p in paths])
 
 
 def reduce_activation(activation: torch.Tensor, how: str, pool_size: int) -> torch.Tensor:
@@ -102,14 +92,6 @@ def extract_to_hdf5(
             done = min(start + batch_size, n)
             log.info("%d/%d stimuli (%.1f s)", done, n, time.perf_counter() - started)
     os.replace(tmp, out_path)
-
-
-def read_layer(path: Path, layer: str) -> tuple[np.ndarray, list[str]]:
-    """A layer's (n_stimuli, n_features) activations and the stimulus ids, in memory."""
-    with h5py.File(path, "r") as h5:
-        if layer not in h5:
-            raise KeyError(f"{path}: no layer {layer!r} (has {sorted(k for k in h5 if k != 'stimuli')})")
-        return h5[layer][()], h5["stimuli"].asstr()[()].tolist()
 
 
 def extract_file(

@@ -7,6 +7,7 @@ user can find it in their YAML file at once.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,35 @@ def schema_keys(schema: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[s
         yield from schema_keys(sub, path + ".")
     for name, sub in schema.get("$defs", {}).items():
         yield from schema_keys(sub, f"{prefix}<{name} condition>.")
+
+
+def markdown_reference(schema: Mapping[str, Any]) -> str:
+    """config/README.md: every key with its type, default and description."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from `workflow/schemas/config.schema.yaml` by",
+        "`python -m lrrsa.config workflow/schemas/config.schema.yaml > config/README.md`",
+        "(a test checks that it is current). `config.yaml` is the paper's study, `demo.yaml`",
+        "the embedded demo. Pass another file with `--configfile`; it replaces `config.yaml`",
+        "rather than being merged into it. Keys left out take their defaults; unknown keys",
+        "are errors.",
+        "",
+        "| key | type | default | description |",
+        "|---|---|---|---|",
+    ]
+    for path, sub in schema_keys(schema):
+        kind = sub.get("type", "const" if "const" in sub else "")
+        kind = " or ".join(kind) if isinstance(kind, list) else kind
+        if "enum" in sub:
+            kind += ": " + " \\| ".join(map(str, sub["enum"]))
+        default = f"`{json.dumps(sub['default'])}`" if "default" in sub else ""
+        description = " ".join(str(sub.get("description", "")).split())
+        lines.append(f"| `{path}` | {kind} | {default} | {description} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(markdown_reference(load_schema(Path(sys.argv[1]))), end="")

@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lrrsa.activations import load_images
+from lrrsa.images import load_images
 from lrrsa.data.stimuli import image_path, read_stimulus_table
 from lrrsa.data.things_fmri import stimulus_patterns
 from lrrsa.rdm_io import load_matching, save_rdm

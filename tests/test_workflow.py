@@ -1,0 +1,162 @@
+"""The whole workflow through Snakemake on a tiny demo: outputs, rerun behaviour, report, lint.
+
+One complete run is shared by the tests of this module (about a minute on 2 cores).
+"""
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import REPO
+
+pytestmark = pytest.mark.workflow
+
+TINY = {
+    "run": "tiny",
+    "device": "cpu",
+    "demo": {"seed": 0, "train_per_class": 12, "test_per_class": 6, "n_concepts": 16, "n_categories": 4,
+             "n_exemplars": 2, "n_test_images": 4, "n_test_repeats": 2, "image_size": 48},
+    "training_data": {"source": "demo", "n_train": 100, "n_test": 50, "seed": 0},
+    "brain_data": {"source": "demo", "subjects": ["sub-01", "sub-02"], "image_size": 64,
+                   "rois": {"V1": ["V1"], "LOC": ["lLOC", "rLOC"], "IT": ["IT"]}},
+    "model": {"widths": [8, 16, 16], "fc_width": 32},
+    "training": {"epochs": 2, "batch_size": 32},
+    "conditions": {"untrained": {"rule": "untrained"}, "bp": {"rule": "backprop", "lr": 0.001}},
+    "seeds": [1, 2],
+    "rsa": {"layer_map": {"V1": "conv1", "LOC": "conv3", "IT": "fc1"}},
+}
+LAYERS = ["conv1", "conv2", "conv3", "fc1", "fc2"]
+
+
+def snakemake(workdir: Path, *args: str, config: str = "tiny.yaml") -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / config), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+
+
+def write_config(workdir: Path, config: dict, name: str = "tiny.yaml") -> None:
+    (workdir / name).write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run plans."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs, rule = [], None
+    for line in result.stdout.splitlines():
+        if match := re.match(r"^(?:local)?rule (\w+):", line):
+            rule = match.group(1)
+            jobs.append((rule, ""))
+        elif rule and (match := re.match(r"^\s+wildcards: (.*)", line)):
+            jobs[-1] = (rule, match.group(1))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    write_config(workdir, TINY)
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return workdir
+
+
+def test_run_writes_every_output_of_the_contract(tiny_run):
+    out = tiny_run / "results" / "tiny"
+    for condition in ["untrained", "bp"]:
+        for seed in [1, 2]:
+            history = pd.read_csv(out / f"models/{condition}/seed-{seed}/history.tsv", sep="\t")
+            assert list(history.columns[:6]) == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
+            assert list(history["epoch"]) == ([0, 1, 2] if condition == "bp" else [0])
+            assert (out / f"models/{condition}/seed-{seed}/model.pt").stat().st_size > 0
+            assert not (out / f"models/{condition}/seed-{seed}/checkpoint.pt").exists()
+            with h5py.File(out / f"activations/{condition}/seed-{seed}.h5") as h5:
+                stimuli = h5["stimuli"].asstr()[()].tolist()
+                assert set(LAYERS) <= set(h5)
+                assert h5["conv1"].shape == (16, 8) and h5["fc1"].shape == (16, 32)
+            for layer in LAYERS:
+                assert (out / f"rdms/model/{condition}/seed-{seed}/{layer}.npz").exists()
+    table = pd.read_csv(out / "data/stimuli.tsv", sep="\t")
+    assert table["stimulus"].tolist() == stimuli and len(stimuli) == 16
+    for roi in ["V1", "LOC", "IT"]:
+        for subject in ["sub-01", "sub-02", "group"]:
+            assert (out / f"rdms/brain/{roi}/{subject}.npz").exists()
+    assert (out / "rdms/pixel.npz").exists()
+    assert (out / "logs/models/bp/seed-1/train.log").read_text().count("epoch") >= 3
+    assert (out / "benchmarks/models/bp/seed-1/train.tsv").exists()
+
+
+def test_scores_cover_every_condition_seed_layer_roi_and_subject(tiny_run):
+    scores = pd.read_csv(tiny_run / "results/tiny/rsa/scores.tsv", sep="\t")
+    assert list(scores.columns) == ["condition", "seed", "layer", "roi", "subject", "rho", "n_pairs"]
+    assert len(scores) == 2 * 2 * len(LAYERS) * 3 * 3
+    assert not scores.duplicated(["condition", "seed", "layer", "roi", "subject"]).any()
+    assert scores["rho"].between(-1, 1).all() and (scores["n_pairs"] == 16 * 15 // 2).all()
+
+
+def test_group_rdm_is_the_mean_of_the_subject_rdms(tiny_run):
+    rdms = tiny_run / "results/tiny/rdms/brain/IT"
+    subjects = [np.load(rdms / f"sub-0{i}.npz")["rdm"] for i in (1, 2)]
+    np.testing.assert_allclose(np.load(rdms / "group.npz")["rdm"], (subjects[0] + subjects[1]) / 2)
+
+
+def test_summary_and_figure(tiny_run):
+    summary = pd.read_csv(tiny_run / "results/tiny/stats/summary.tsv", sep="\t")
+    assert summary[["roi", "layer"]].drop_duplicates().values.tolist() == [["V1", "conv1"], ["LOC", "conv3"], ["IT", "fc1"]]
+    assert (summary["n_seeds"] == 2).all()
+    image = np.asarray(Image.open(tiny_run / "results/tiny/figures/rsa_by_roi.png").convert("L"))
+    assert image.std() > 10, "the figure is blank"
+
+
+def test_nothing_left_to_do_after_a_run(tiny_run):
+    assert planned_jobs(snakemake(tiny_run, "-n")) == []
+
+
+def test_changing_bp_lr_reruns_only_bp_and_what_depends_on_it(tiny_run):
+    edited = copy.deepcopy(TINY)
+    edited["conditions"]["bp"]["lr"] = 0.002
+    write_config(tiny_run, edited, "edited.yaml")
+    jobs = planned_jobs(snakemake(tiny_run, "-n", config="edited.yaml"))
+    rules = {rule for rule, _ in jobs}
+    assert sorted(w for r, w in jobs if r == "train_model") == ["condition=bp, seed=1", "condition=bp, seed=2"]
+    assert all("condition=untrained" not in w for _, w in jobs)
+    assert rules == {"train_model", "extract_activations", "compute_model_rdm", "score_model",
+                     "collect_scores", "summarise_scores", "plot_rsa_by_roi", "all"}
+
+
+def test_a_single_target_builds_only_what_it_needs(tmp_path):
+    write_config(tmp_path, TINY)
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "results/tiny/rsa/scores.tsv"))
+    rules = {rule for rule, _ in jobs}
+    assert "collect_scores" in rules and "train_model" in rules
+    assert rules.isdisjoint({"summarise_scores", "plot_rsa_by_roi", "compute_pixel_rdm", "all"})
+
+
+def test_report_has_the_figure_with_its_caption(tiny_run):
+    result = snakemake(tiny_run, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tiny_run / "report.html").read_text()
+    assert "rsa_by_roi.png" in html and "Model-brain RSA per ROI and condition" in html
+
+
+def test_lint_is_clean(tmp_path):
+    write_config(tmp_path, TINY)
+    result = snakemake(tmp_path, "--lint")
+    assert result.returncode == 0 and "Congratulations" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_bad_config_fails_at_once_naming_the_key(tmp_path):
+    bad = copy.deepcopy(TINY)
+    bad["conditions"]["bp"]["lr"] = "fast"
+    write_config(tmp_path, bad)
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    assert "config key conditions.bp.lr: 'fast' is not of type 'number'" in result.stdout + result.stderr
