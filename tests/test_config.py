@@ -71,11 +71,18 @@ def test_errors_name_the_key(edit, key):
 
 
 def test_missing_local_file_names_the_key(tmp_path):
-    cfg = validate_config(load("config.yaml"), SCHEMA)
+    local = copy.deepcopy(load("config.yaml"))  # the paper's study with local copies of the data
+    local["brain_data"].update(source="local", betas_dir="resources/things-fmri/betas_csv", images_dir="resources/things-images")
+    cfg = validate_config(local, SCHEMA)
     with pytest.raises(ConfigError, match="config key brain_data.betas_dir: 'resources/things-fmri/betas_csv' does not exist"):
         check_local_paths(cfg, root=tmp_path)
     (tmp_path / "resources/things-fmri/betas_csv").mkdir(parents=True)
     (tmp_path / "resources/things-images").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="config key brain_data.betas_dir: 'resources/things-fmri/betas_csv/sub-03_ResponseData.h5'"):
+        check_local_paths(cfg, root=tmp_path)  # every configured subject's three files must be there
+    for name in ("ResponseData.h5", "VoxelMetadata.csv", "StimulusMetadata.csv"):
+        for subject in ("sub-01", "sub-02", "sub-03"):
+            (tmp_path / f"resources/things-fmri/betas_csv/{subject}_{name}").touch()
     check_local_paths(cfg, root=tmp_path)
 
 

@@ -1,4 +1,7 @@
-"""RDMs and RSA scores against scipy."""
+"""RDMs and RSA scores against scipy, rsatoolbox and brute force."""
+
+import tracemalloc
+import warnings
 
 import h5py
 import numpy as np
@@ -6,7 +9,10 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
-from lrrsa.rsa import rdm, rsa_score, upper_triangle
+from lrrsa import _kernels
+from lrrsa.rsa import (
+    _rdm_torch, _column_chunks, compare_vectors, kendall_tau_a, rdm, rsa_score, upper_triangle,
+)
 
 
 @pytest.mark.parametrize("metric", ["correlation", "euclidean"])
@@ -16,12 +22,52 @@ def test_rdm_matches_scipy(metric, chunk):
     np.testing.assert_allclose(rdm(x, metric, chunk=chunk), squareform(pdist(x, metric)), atol=1e-10)
 
 
-def test_rdm_streams_from_hdf5(tmp_path):
-    x = np.random.default_rng(1).normal(size=(9, 333)).astype(np.float32)
+@pytest.mark.parametrize("metric", ["correlation", "euclidean"])
+def test_rdm_is_exact_for_huge_offsets_and_uneven_chunks(metric):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(9, 301)) * rng.uniform(0.5, 2, size=(9, 1)) + rng.normal(size=(9, 1)) * 1e4
+    np.testing.assert_allclose(rdm(x, metric, chunk=64), squareform(pdist(x, metric)), atol=1e-10)
+
+
+def test_rdm_torch_path_gives_the_same_numbers():
+    pytest.importorskip("torch")
+    x = np.random.default_rng(4).normal(size=(10, 200)) + 50
+    for metric in ["correlation", "euclidean"]:
+        chunks = _column_chunks(200, 37)
+        np.testing.assert_allclose(_rdm_torch(x, metric, chunks, "cpu"), rdm(x, metric), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("chunks", [None, (1, 333), (9, 40)])  # contiguous, whole rows (activations.py), blocks
+def test_rdm_streams_from_hdf5(tmp_path, dtype, chunks):
+    x = np.random.default_rng(1).normal(size=(9, 333)).astype(dtype)
     with h5py.File(tmp_path / "f.h5", "w") as h5:
-        h5["x"] = x
+        h5.create_dataset("x", data=x, chunks=chunks)
     with h5py.File(tmp_path / "f.h5") as h5:
-        np.testing.assert_allclose(rdm(h5["x"], chunk=64), rdm(x), atol=1e-12)
+        streamed = rdm(h5["x"], chunk=64)
+    np.testing.assert_allclose(streamed, rdm(x.astype(np.float64)), atol=1e-12)
+    np.testing.assert_allclose(streamed, squareform(pdist(x.astype(np.float64), "correlation")), atol=1e-10)
+
+
+def test_rdm_memory_is_bounded_by_the_chunk_not_the_features(tmp_path):
+    """A 40 x 200,000 float16 dataset (64 MB as float64) streams in a few MB."""
+    n, p, chunk = 40, 200_000, 2048
+    with h5py.File(tmp_path / "wide.h5", "w") as h5:
+        ds = h5.create_dataset("x", shape=(n, p), dtype="float16")
+        rng = np.random.default_rng(2)
+        for start in range(0, p, 50_000):
+            ds[:, start : start + 50_000] = rng.normal(size=(n, 50_000)).astype(np.float16)
+    with h5py.File(tmp_path / "wide.h5") as h5:
+        tracemalloc.start()
+        result = rdm(h5["x"], chunk=chunk)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        sample = h5["x"][:, :5000].astype(np.float64)
+    bound = n * n * 8 * 4 + n * chunk * (8 + 2) * 3  # a few n^2 and chunk-sized buffers
+    assert peak < bound < n * p * 8 / 10, f"peak {peak / 1e6:.1f} MB"
+    assert result.shape == (n, n) and np.isfinite(result).all()
+    # the first 5,000 features alone give a different but correlated RDM: the data were read
+    assert stats.pearsonr(upper_triangle(result), upper_triangle(rdm(sample))).statistic > 0.1
 
 
 def test_upper_triangle_is_scipy_condensed_order():
@@ -42,3 +88,51 @@ def test_rsa_score_matches_scipy_and_drops_nan_pairs(method, oracle):
     keep = ~np.isnan(ua)
     assert score.n_pairs == 44
     assert score.rho == pytest.approx(oracle(ua[keep], ub[keep]).statistic, abs=1e-12)
+
+
+def brute_tau_a(x, y):
+    """sum over all pairs of pairs of sign products / (m (m-1) / 2): the definition."""
+    dx = np.sign(x[:, None] - x[None, :])
+    dy = np.sign(y[:, None] - y[None, :])
+    m = x.size
+    return (dx * dy)[np.triu_indices(m, 1)].sum() / (m * (m - 1) / 2)
+
+
+def test_kendall_tau_a_matches_the_definition_and_rsatoolbox_with_ties():
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 6, size=60).astype(float)  # many ties in both
+    y = rng.integers(0, 4, size=60).astype(float) + 0.1 * x
+    assert kendall_tau_a(x, y) == pytest.approx(brute_tau_a(x, y), abs=1e-12)
+    assert kendall_tau_a(np.ones(5), np.arange(5.0)) == 0.0
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    from rsatoolbox.rdm.compare import _tau_a
+
+    assert kendall_tau_a(x, y) == pytest.approx(_tau_a(x, y), abs=1e-12)
+    a, b = (squareform(pdist(rng.normal(size=(9, 3)))) for _ in range(2))
+    ref = rsatoolbox.rdm.compare(rsatoolbox.rdm.RDMs(squareform(a)[None]),
+                                 rsatoolbox.rdm.RDMs(squareform(b)[None]), "tau-a")[0, 0]
+    assert rsa_score(a, b, "kendall_tau_a").rho == pytest.approx(ref, abs=1e-12)
+
+
+def test_compare_reports_nan_for_too_few_pairs():
+    score = compare_vectors(np.array([1.0, np.nan]), np.array([2.0, 3.0]))
+    assert np.isnan(score.rho) and score.n_pairs == 1
+
+
+def test_numba_and_numpy_kernels_agree():
+    rng = np.random.default_rng(6)
+    n, k = 11, 5
+    m = n * (n - 1) // 2
+    a = rng.normal(size=(k, m))
+    b = squareform(rng.normal(size=m))
+    perms = np.array([rng.permutation(n) for _ in range(23)])
+    expected = np.array([[a[c] @ upper_triangle(b[np.ix_(p, p)]) for c in range(k)] for p in perms])
+    for backend in ["numpy"] + (["numba"] if _kernels.HAVE_NUMBA else []):
+        np.testing.assert_allclose(_kernels.null_dots(a, b, perms, backend=backend), expected, atol=1e-12)
+    w = rng.integers(0, 3, size=(4, m)).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for rank in (True, False):
+            out = [_kernels.weighted_stats(a, upper_triangle(b)[None], w, rank=rank, backend=be)
+                   for be in ["numpy"] + (["numba"] if _kernels.HAVE_NUMBA else ["numpy"])]
+            np.testing.assert_allclose(out[0], out[1], atol=1e-12)

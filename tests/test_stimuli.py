@@ -80,6 +80,19 @@ def test_test_rule_on_real_metadata(real):
     assert not set(table["stimulus"]) & set(real.loc[real["trial_type"] == "train", "stimulus"])
 
 
+def test_all_rule_on_real_metadata_is_every_distinct_stimulus(real):
+    table = st.select_stimuli(real, "all")
+    assert len(table) == 8640 + 100 == real["stimulus"].nunique()
+    assert list(table["stimulus"]) == sorted(real["stimulus"].unique())
+    by_stim = real.drop_duplicates("stimulus").set_index("stimulus")["concept"]
+    assert (by_stim.loc[table["stimulus"]].to_numpy() == table["concept"].to_numpy()).all()
+
+
+def test_all_rule_toy():
+    table = st.select_stimuli(toy_metadata(), "all")
+    assert table["stimulus"].tolist() == sorted(set(toy_metadata()["stimulus"]))
+
+
 def test_first_exemplar_toy_ignores_test_trials_and_row_order():
     table = st.select_stimuli(toy_metadata(), "first_exemplar")
     assert table.to_dict("list") == {
@@ -124,8 +137,8 @@ def test_list_rule_names_unknown_ids_and_file(tmp_path):
 
 
 def test_unknown_rule_and_inconsistent_concepts():
-    with pytest.raises(ValueError, match="unknown stimulus rule 'all'.*first_exemplar, test, list"):
-        st.select_stimuli(toy_metadata(), "all")
+    with pytest.raises(ValueError, match="unknown stimulus rule 'every'.*first_exemplar, test, list, all"):
+        st.select_stimuli(toy_metadata(), "every")
     meta = toy_metadata()
     meta.loc[meta["stimulus"] == "acorn_00a.jpg", "concept"] = ["acorn", "oak"]
     with pytest.raises(ValueError, match="more than one concept.*acorn_00a.jpg"):
@@ -215,3 +228,26 @@ def test_write_selected_stimuli(tmp_path):
         st.write_selected_stimuli(betas, images, ["sub-01", "sub-03"], out, rule="first_exemplar")
     with pytest.raises(FileNotFoundError, match=r"sub-04_StimulusMetadata\.csv not found"):
         st.write_selected_stimuli(betas, images, ["sub-04"], out, rule="test")
+
+
+def test_write_selected_stimuli_without_images_and_atomic(tmp_path, monkeypatch):
+    """Before the images are extracted the selection runs without the image check; a
+    failed write leaves neither the table nor a temporary file."""
+    betas = tmp_path / "betas_csv"
+    betas.mkdir()
+    write_subject_metadata(betas, "sub-01", toy_metadata(), 1)
+    out = tmp_path / "res" / "stimuli.tsv"
+    table = st.write_selected_stimuli(betas, None, ["sub-01"], out, rule="test", check=False)
+    assert table["stimulus"].tolist() == ["acorn_00a.jpg", "stove1_13s.jpg"]
+    with pytest.raises(ValueError, match="check=True needs images_dir"):
+        st.write_selected_stimuli(betas, None, ["sub-01"], out, rule="test")
+
+    def broken(self, path, **kwargs):
+        Path(path).write_text("stimulus\tcon")  # half a table, then the job dies
+        raise OSError("disk full")
+
+    out.unlink()
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    with pytest.raises(OSError, match="disk full"):
+        st.write_stimulus_table(out, table)
+    assert list(out.parent.iterdir()) == []

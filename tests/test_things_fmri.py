@@ -499,3 +499,137 @@ def test_stimulus_patterns_peak_rss_in_fresh_process(big):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     growth = int(out.stdout.strip().splitlines()[-1])
     assert growth < 0.2 * big["file_bytes"], growth
+
+
+# ------------------------------------------------------------ NIfTI ROI masks
+
+GRID = (72, 72, 72)  # the fixture's voxel_x/y/z are drawn from 0..69
+
+
+def write_mask(path: Path, rows, vox: pd.DataFrame, *, shape=GRID, value=1, dtype=np.uint8, extra=()) -> Path:
+    """A mask set at the coordinates of ``rows`` of the voxel metadata (and at ``extra``)."""
+    import nibabel as nib
+
+    data = np.zeros(shape, dtype=dtype)
+    for r in rows:
+        x, y, z = vox.loc[r, ["voxel_x", "voxel_y", "voxel_z"]]
+        data[x, y, z] = value
+    for x, y, z in extra:
+        data[x, y, z] = value
+    nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), str(path))
+    return path
+
+
+def rows_at(vox: pd.DataFrame, rows) -> list[int]:
+    """Oracle: every voxel row whose coordinates are those of one of ``rows`` (coordinates may repeat)."""
+    coords = {tuple(vox.loc[r, ["voxel_x", "voxel_y", "voxel_z"]]) for r in rows}
+    return [i for i in range(len(vox)) if tuple(vox.loc[i, ["voxel_x", "voxel_y", "voxel_z"]]) in coords]
+
+
+import nibabel  # noqa: E402  (a runtime dependency: NIfTI ROI masks)
+
+
+def test_nifti_mask_selects_voxels_by_coordinates(tmp_path, data):
+    vox = data["vox"]
+    path = write_mask(tmp_path / "roi.nii.gz", [1, 6, 10], vox, extra=[(71, 71, 71)])  # one voxel outside the metadata
+    mask = tf.nifti_roi_mask(vox, path, source="v.csv")
+    np.testing.assert_array_equal(np.flatnonzero(mask), rows_at(vox, [1, 6, 10]))
+    # a union with a column; a 4-D x 1 boolean image is a 3-D mask
+    both = tf.roi_mask(vox, ["V1", str(path)])
+    np.testing.assert_array_equal(np.flatnonzero(both), sorted(set(range(4)) | set(rows_at(vox, [1, 6, 10]))))
+    data4 = np.zeros(GRID + (1,), dtype=bool)
+    data4[tuple(vox.loc[3, ["voxel_x", "voxel_y", "voxel_z"]])] = True
+    nibabel.save(nibabel.Nifti1Image(data4.astype(np.uint8), np.eye(4)), str(tmp_path / "four.nii"))
+    np.testing.assert_array_equal(np.flatnonzero(tf.nifti_roi_mask(vox, tmp_path / "four.nii")), rows_at(vox, [3]))
+
+
+def test_nifti_mask_per_subject_in_patterns_matches_column_roi(tmp_path, data):
+    """A mask holding exactly the IT voxels gives the IT patterns; {subject} names the subject's mask."""
+    write_mask(tmp_path / "sub-01_IT.nii.gz", [9, 10, 11], data["vox"])
+    assert rows_at(data["vox"], [9, 10, 11]) == [9, 10, 11]
+    template = str(tmp_path / "{subject}_IT.nii.gz")
+    got = tf.stimulus_patterns(data["dir"], SUB, [template], STIMULI)
+    np.testing.assert_allclose(got.patterns, expected_patterns(data["betas"], data["stim"], [9, 10, 11], STIMULI), atol=1e-10)
+    np.testing.assert_array_equal(got.voxel_ids, data["vox"]["voxel_id"].to_numpy()[[9, 10, 11]])
+    with pytest.raises(FileNotFoundError, match=r"sub-02_IT\.nii\.gz: NIfTI ROI mask not found"):
+        tf.roi_mask(data["vox"], [template], subject="sub-02")
+    with pytest.raises(ValueError, match=r"contain \{subject\}, but no subject"):
+        tf.roi_mask(data["vox"], [template])
+
+
+def test_nifti_mask_errors_name_the_mask(tmp_path, data):
+    vox = data["vox"]
+    labels = write_mask(tmp_path / "labels.nii.gz", [1, 2], vox, value=3)
+    with pytest.raises(ValueError, match=r"labels\.nii\.gz: an ROI mask must hold only 0 and 1; .* 3"):
+        tf.nifti_roi_mask(vox, labels)
+    small = write_mask(tmp_path / "small.nii.gz", [], vox, shape=(40, 40, 40), extra=[(1, 1, 1)])
+    with pytest.raises(ValueError, match=r"small\.nii\.gz: \d+ voxel\(s\) of v\.csv lie outside the mask's grid \(40, 40, 40\)"):
+        tf.nifti_roi_mask(vox, small, source="v.csv")
+    empty = write_mask(tmp_path / "empty.nii.gz", [], vox, extra=[(71, 71, 71)])
+    with pytest.raises(ValueError, match=r"empty\.nii\.gz: none of the 12 voxels of v\.csv lies inside the mask \(1 voxel"):
+        tf.nifti_roi_mask(vox, empty, source="v.csv")
+    junk = tmp_path / "junk.nii"
+    junk.write_bytes(b"not a nifti image at all" * 20)
+    with pytest.raises(ValueError, match=r"junk\.nii: cannot be read as a NIfTI image"):
+        tf.nifti_roi_mask(vox, junk)
+    good = write_mask(tmp_path / "good.nii.gz", [1], vox)
+    with pytest.raises(ValueError, match=r"v\.csv: missing column\(s\) voxel_z"):
+        tf.nifti_roi_mask(vox.drop(columns=["voxel_z"]), good, source="v.csv")
+
+
+def test_read_voxel_metadata_reads_coordinates_for_masks(tmp_path, data):
+    path = data["dir"] / f"{SUB}_VoxelMetadata.csv"
+    vox = tf.read_voxel_metadata(path, ["V1", "masks/{subject}_x.nii.gz"])
+    assert list(vox.columns) == ["voxel_id", "V1", "voxel_x", "voxel_y", "voxel_z"]
+    bad = tmp_path / "sub-01_VoxelMetadata.csv"
+    data["vox"].drop(columns=["voxel_y"]).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"sub-01_VoxelMetadata\.csv: missing column\(s\) voxel_y \(needed to match"):
+        tf.read_voxel_metadata(bad, ["x.nii"])
+
+
+def test_roi_voxel_counts(tmp_path, data):
+    vox = data["vox"]
+    write_mask(tmp_path / "sub-01_m.nii.gz", [0, 6], vox)
+    rois = {"V1": ["V1"], "LOC": ["LOC"], "M": [str(tmp_path / "{subject}_m.nii.gz")], "U": ["V2", "IT"]}
+    out = tmp_path / "res" / "roi_voxels.tsv"
+    tf.write_roi_voxel_counts(data["dir"], [SUB], rois, out, min_nc_testset=float(vox["nc_testset"][3]))
+    table = pd.read_csv(out, sep="\t")
+    assert list(table.columns) == ["roi", "subject", "items", "n_voxels", "n_selected"]
+    assert table["roi"].tolist() == ["V1", "LOC", "M", "U"] and (table["subject"] == SUB).all()
+    nc_ok = vox["nc_testset"].to_numpy() >= vox["nc_testset"][3]
+    expect = {
+        "V1": vox["V1"].to_numpy() == 1,
+        "LOC": (vox["lLOC"] | vox["rLOC"]).to_numpy() == 1,
+        "M": np.isin(np.arange(len(vox)), rows_at(vox, [0, 6])),
+        "U": (vox["V2"] | vox["IT"]).to_numpy() == 1,
+    }
+    for row in table.itertuples():
+        assert row.n_voxels == expect[row.roi].sum()
+        assert row.n_selected == (expect[row.roi] & nc_ok).sum()
+    assert table.set_index("roi").loc["U", "items"] == "V2 | IT"
+    with pytest.raises(ValueError, match=r"sub-01_VoxelMetadata\.csv: ROI hV4 has no voxels"):
+        tf.roi_voxel_counts(data["dir"], [SUB], {"V4": ["hV4"]})
+
+
+def test_config_names_a_missing_roi_mask(tmp_path):
+    import copy
+
+    import yaml
+    from lrrsa.config import ConfigError, check_local_paths, load_schema, validate_config
+
+    repo = Path(__file__).resolve().parents[1]
+    config = copy.deepcopy(yaml.safe_load((repo / "config/demo.yaml").read_text()))
+    config["brain_data"].update(source="local", betas_dir="betas_csv", images_dir="images", subjects=["sub-01", "sub-02"],
+                                rois={"V4": ["masks/{subject}_v4.nii.gz", "hV4"]})
+    config["rsa"]["layer_map"] = {"V4": "conv1"}
+    cfg = validate_config(config, load_schema(repo / "workflow/schemas/config.schema.yaml"))
+    for subject in ("sub-01", "sub-02"):
+        for name in ("ResponseData.h5", "VoxelMetadata.csv", "StimulusMetadata.csv"):
+            (tmp_path / "betas_csv").mkdir(exist_ok=True)
+            (tmp_path / "betas_csv" / f"{subject}_{name}").touch()
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks/sub-01_v4.nii.gz").touch()
+    with pytest.raises(ConfigError, match=r"config key brain_data.rois.V4: 'masks/sub-02_v4\.nii\.gz' does not exist") as info:
+        check_local_paths(cfg, root=tmp_path)
+    assert "sub-01_v4" not in str(info.value)

@@ -33,6 +33,7 @@ TINY = {
     "conditions": {"untrained": {"rule": "untrained"}, "bp": {"rule": "backprop", "lr": 0.001}},
     "seeds": [1, 2],
     "rsa": {"layer_map": {"V1": "conv1", "LOC": "conv3", "IT": "fc1"}},
+    "stats": {"n_permutations": 999, "n_bootstrap": 100},
 }
 LAYERS = ["conv1", "conv2", "conv3", "fc1", "fc2"]
 
@@ -52,7 +53,7 @@ def planned_jobs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
     assert result.returncode == 0, result.stdout + result.stderr
     jobs, rule = [], None
     for line in result.stdout.splitlines():
-        if match := re.match(r"^(?:local)?rule (\w+):", line):
+        if match := re.match(r"^\s*(?:local)?rule (\w+):", line):  # indented inside a group job
             rule = match.group(1)
             jobs.append((rule, ""))
         elif rule and (match := re.match(r"^\s+wildcards: (.*)", line)):
@@ -129,7 +130,46 @@ def test_changing_bp_lr_reruns_only_bp_and_what_depends_on_it(tiny_run):
     assert sorted(w for r, w in jobs if r == "train_model") == ["condition=bp, seed=1", "condition=bp, seed=2"]
     assert all("condition=untrained" not in w for _, w in jobs)
     assert rules == {"train_model", "extract_activations", "compute_model_rdm", "score_model",
-                     "collect_scores", "summarise_scores", "plot_rsa_by_roi", "all"}
+                     "collect_scores", "summarise_scores", "plot_rsa_by_roi", "all",
+                     "run_roi_tests", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores",
+                     "select_layers"}
+
+
+def test_changing_the_fdr_family_reruns_only_the_tables(tiny_run):
+    edited = copy.deepcopy(TINY)
+    edited["stats"]["fdr"] = {"family": "per_roi"}
+    write_config(tiny_run, edited, "fdr.yaml")
+    rules = {rule for rule, _ in planned_jobs(snakemake(tiny_run, "-n", config="fdr.yaml"))}
+    assert rules == {"summarise_scores", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores", "all"}
+
+
+def test_statistics_tables(tiny_run):
+    stats = tiny_run / "results/tiny/stats"
+    read = lambda name: pd.read_csv(stats / f"{name}.tsv", sep="\t")  # noqa: E731
+    summary = read("summary")
+    assert list(summary.columns[:9]) == ["roi", "layer", "condition", "rho_mean", "rho_std", "n_seeds", "rho_min",
+                                         "rho_max", "rho_subject_mean"]
+    assert {"rho_seed_average_rdm", "ci_low", "ci_high", "p", "p_fdr", "p_vs_reference", "p_vs_reference_fdr"} <= set(summary)
+    assert summary["p"].between(1 / 1000, 1).all() and (summary["p_fdr"] >= summary["p"] - 1e-12).all()
+    assert (summary["ci_low"] <= summary["ci_high"]).all() and summary["ci_low"].notna().all()
+    assert summary.loc[summary["condition"] == "bp", "p_vs_reference"].notna().all()
+    pairwise = read("pairwise")
+    assert pairwise[["roi", "condition_a", "condition_b"]].values.tolist() == [
+        ["V1", "bp", "untrained"], ["LOC", "bp", "untrained"], ["IT", "bp", "untrained"]]
+    merged = summary.pivot(index="roi", columns="condition", values="rho_mean")
+    np.testing.assert_allclose(pairwise.set_index("roi")["delta_rho"], (merged["bp"] - merged["untrained"])[pairwise["roi"]],
+                               atol=1e-5)
+    partial = read("partial")
+    assert len(partial) == 3 * 2 and partial["rho_partial_mean"].between(-1, 1).all() and (partial["control"] == "pixel").all()
+    ceiling = read("noise_ceiling")
+    assert len(ceiling) == 3 * 3 and (ceiling["lower"] <= ceiling["upper"] + 1e-12).all()
+    assert ceiling["split_half_r_corrected"].notna().all() and (ceiling["n_split_half_stimuli"] == 4).all()
+    subjects = read("subjects")
+    assert len(subjects) == 3 * 2 * 3 and subjects.loc[subjects["subject"] == "mean", "nc_upper"].notna().all()
+    layers = read("layers")
+    assert len(layers) == 3 * len(LAYERS) * 2 and layers.groupby(["roi", "condition"])["best"].sum().eq(1).all()
+    assert layers["mapped"].sum() == 3 * 2 and layers["rho_heldout"].notna().all()
+    assert not list(stats.glob("**/*.tmp"))
 
 
 def test_a_single_target_builds_only_what_it_needs(tmp_path):
@@ -145,6 +185,7 @@ def test_report_has_the_figure_with_its_caption(tiny_run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tiny_run / "report.html").read_text()
     assert "rsa_by_roi.png" in html and "Model-brain RSA per ROI and condition" in html
+    assert "pairwise.tsv" in html and "Condition comparisons" in html
 
 
 def test_lint_is_clean(tmp_path):
@@ -160,3 +201,11 @@ def test_bad_config_fails_at_once_naming_the_key(tmp_path):
     result = snakemake(tmp_path, "-n")
     assert result.returncode != 0
     assert "config key conditions.bp.lr: 'fast' is not of type 'number'" in result.stdout + result.stderr
+
+
+def test_bad_stats_config_fails_at_once_naming_the_key(tmp_path):
+    bad = copy.deepcopy(TINY)
+    bad["stats"]["reference"] = "fa"
+    write_config(tmp_path, bad)
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode != 0 and "config key stats.reference: 'fa' is not a condition" in result.stdout + result.stderr

@@ -19,7 +19,9 @@ rule extract_activations:
         benchmark_of("activations/{condition}/seed-{seed}")
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+        gpu=GPUS_PER_JOB,
     conda:
         "../../envs/torch.yaml"
     script:

@@ -20,6 +20,9 @@ SEEDS = config["seeds"]
 LAYERS = config["activations"]["layers"]
 ROIS = list(config["brain_data"]["rois"])
 SUBJECTS = config["brain_data"]["subjects"]
+# Training and extraction ask the scheduler for one GPU unless the run is CPU-only
+# (`--resources gpu=N` caps concurrent GPU jobs on a workstation).
+GPUS_PER_JOB = 0 if config["device"] == "cpu" else 1
 
 
 def results(path):
@@ -58,22 +61,110 @@ def training_source():
     return data["path"] or CIFAR10_ARCHIVE
 
 
+# Brain data (docs/DATA.md). things_fmri + download: betas_csv.zip -> each subject's
+# files (metadata and responses apart) -> stimulus table -> the selected stimuli's
+# images out of images_THINGS.zip. A local folder or zip named in the config replaces
+# the download of its archive. rdm_set: the RDM file + images -> stimulus table and
+# images -> one RDM per ROI and subject.
+BRAIN = config["brain_data"]
+RDM_SET = BRAIN["type"] == "rdm_set"
+THINGS_BETAS_ZIP = "resources/things-fmri/betas_csv.zip"
+THINGS_BETAS = "resources/things-fmri/betas_csv"
+THINGS_IMAGES_ZIP = "resources/things-images/images_THINGS.zip"
+# The selected stimuli's images, per run (extracted from the zip, or linked from an rdm_set).
+STIMULUS_IMAGES = results("data/images")
+# Which archives this run extracts (and downloads, where no local zip is named).
+EXTRACT_BETAS = BRAIN["source"] == "download" and not BRAIN["betas_dir"]
+EXTRACT_IMAGES = BRAIN["source"] == "download" and not BRAIN["images_dir"]
+DOWNLOAD_BETAS = EXTRACT_BETAS and not BRAIN["betas_zip"]
+DOWNLOAD_IMAGES = EXTRACT_IMAGES and not BRAIN["images_zip"]
+
+
 def brain_betas_dir():
-    brain = config["brain_data"]
-    return f"{DEMO_THINGS}/betas_csv" if brain["source"] == "demo" else brain["betas_dir"]
+    """The betas_csv folder the brain jobs read (generated, extracted or local)."""
+    if BRAIN["source"] == "demo":
+        return f"{DEMO_THINGS}/betas_csv"
+    return THINGS_BETAS if EXTRACT_BETAS else BRAIN["betas_dir"]
 
 
 def brain_images_dir():
-    brain = config["brain_data"]
-    return f"{DEMO_THINGS}/images" if brain["source"] == "demo" else brain["images_dir"]
+    """The folder holding object_images/<concept>/<stimulus> that models and pixel RDM read."""
+    if BRAIN["source"] == "demo":
+        return f"{DEMO_THINGS}/images"
+    return STIMULUS_IMAGES if RDM_SET or EXTRACT_IMAGES else BRAIN["images_dir"]
+
+
+def betas_zip():
+    return BRAIN["betas_zip"] or THINGS_BETAS_ZIP
+
+
+def images_zip():
+    return BRAIN["images_zip"] or THINGS_IMAGES_ZIP
+
+
+def subject_file(subject, kind):
+    """One file of a subject in the betas folder; kind: ResponseData.h5, VoxelMetadata.csv, ..."""
+    return f"{brain_betas_dir()}/{subject}_{kind}"
+
+
+def roi_masks(roi, subjects):
+    """The NIfTI mask files among an ROI's items, for these subjects."""
+    items = BRAIN["rois"][roi] if not RDM_SET else []
+    masks = [i for i in items if i.lower().endswith((".nii", ".nii.gz"))]
+    return list(dict.fromkeys(m.replace("{subject}", s) for m in masks for s in subjects))
+
+
+def brain_subject_inputs(subject, kinds=("ResponseData.h5", "VoxelMetadata.csv", "StimulusMetadata.csv")):
+    """Inputs that hold a subject's THINGS-fMRI files: the generated demo folder, or the files."""
+    if BRAIN["source"] == "demo":
+        return {"dataset": DEMO_THINGS}
+    return {kind.split(".")[0]: subject_file(subject, kind) for kind in kinds}
+
+
+def brain_rdm_inputs(roi, subject):
+    """Inputs of one subject's brain RDM of one ROI."""
+    if RDM_SET:
+        return {"rdm_set": BRAIN["rdm_file"]}
+    return {**brain_subject_inputs(subject), "roi_masks": roi_masks(roi, [subject])}
+
+
+def stimulus_list_input():
+    return {"stimulus_list": BRAIN["stimulus_list"]} if BRAIN["stimuli"] == "list" else {}
+
+
+def stimulus_selection_inputs():
+    """Inputs of select_stimuli: every subject's StimulusMetadata (and, where the images
+    are already unpacked, their folder, so the selection checks them)."""
+    inputs = stimulus_list_input()
+    if BRAIN["source"] == "demo":
+        return {**inputs, "dataset": DEMO_THINGS}
+    inputs["metadata"] = [subject_file(s, "StimulusMetadata.csv") for s in SUBJECTS]
+    if not EXTRACT_IMAGES:
+        inputs["images"] = brain_images_dir()
+    return inputs
+
+
+def roi_count_inputs():
+    """Inputs of count_roi_voxels: every subject's VoxelMetadata and the NIfTI masks."""
+    if BRAIN["source"] == "demo":
+        return {"dataset": DEMO_THINGS}
+    return {
+        "voxels": [subject_file(s, "VoxelMetadata.csv") for s in SUBJECTS],
+        "roi_masks": [m for roi in ROIS for m in roi_masks(roi, SUBJECTS)],
+    }
 
 
 def brain_inputs():
-    """Inputs of rules that read the brain dataset: the generated demo folder, or the
-    local folders themselves."""
-    if config["brain_data"]["source"] == "demo":
+    """Inputs of rules that read the stimulus images: the generated demo folder, the
+    images extracted or linked for this run, or the local images folder."""
+    if BRAIN["source"] == "demo":
         return {"dataset": DEMO_THINGS}
-    return {"betas": brain_betas_dir(), "images": brain_images_dir()}
+    return {"images": brain_images_dir()}
+
+
+def brain_reports():
+    """Outputs that describe the brain data (voxel counts per ROI and subject)."""
+    return [] if RDM_SET else [results("data/roi_voxels.tsv")]
 
 
 # ---- outputs ------------------------------------------------------------------
@@ -89,11 +180,63 @@ def brain_rdm_path(roi, subject):
     return results(f"rdms/brain/{roi}/{subject}.npz")
 
 
+# ---- statistics (stats.smk) -----------------------------------------------------
+# The ROIs with a mapped layer are tested; the noise ceiling and layers table cover all.
+STATS_ROIS = [roi for roi in config["rsa"]["layer_map"] if roi in ROIS]
+
+
+def mapped_model_rdms(roi):
+    """Every condition x seed RDM of the layer rsa.layer_map maps to this ROI, condition-major."""
+    layer = config["rsa"]["layer_map"][roi]
+    return [results(f"rdms/model/{c}/seed-{s}/{layer}.npz") for c in CONDITIONS for s in SEEDS]
+
+
+def stats_tests():
+    return [results(f"stats/tests/{roi}.tsv") for roi in STATS_ROIS]
+
+
+def split_half_inputs(roi):
+    """Inputs of compute_split_half_rdms: every subject's brain files for this ROI."""
+    inputs = {}
+    for subject in SUBJECTS:
+        for key, value in brain_rdm_inputs(roi, subject).items():
+            inputs.setdefault(key, []).extend(value if isinstance(value, list) else [value])
+    return {key: list(dict.fromkeys(values)) for key, values in inputs.items()}
+
+
+def check_stats_config():
+    """Cross-key rules of the stats section, named by key before anything runs."""
+    stats = config["stats"]
+    problems = []
+    if stats["reference"] is not None and stats["reference"] not in CONDITIONS:
+        problems.append(f"config key stats.reference: {stats['reference']!r} is not a condition ({CONDITIONS}); "
+                        "name one, or null")
+    if stats["ci_method"] == "bca" and (stats["bootstrap_scheme"] != "stimuli" or stats["bootstrap_subjects"]):
+        problems.append("config key stats.ci_method: bca needs bootstrap_scheme stimuli and bootstrap_subjects "
+                        "false (its jackknife leaves out one stimulus); use percentile")
+    if problems:
+        raise WorkflowError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+check_stats_config()
+# What the per-ROI tests use of the stats section; the FDR and reference keys only
+# change the tables, so editing them reruns only the tables.
+ROI_TEST_KEYS = ["n_permutations", "permutation_scheme", "n_bootstrap", "bootstrap_scheme",
+                 "bootstrap_subjects", "ci_method", "ci_level", "seed"]
+
+
+def split_half_rdms():
+    """Odd/even-session brain RDMs per ROI (THINGS-fMRI only: an rdm_set has no trials)."""
+    return [] if RDM_SET else [results(f"rdms/brain_split/{roi}.npz") for roi in ROIS]
+
+
 def all_outputs():
     return [
         *expand(results("models/{condition}/seed-{seed}/history.tsv"), condition=CONDITIONS, seed=SEEDS),
         results("rdms/pixel.npz"),
+        *brain_reports(),
         results("rsa/scores.tsv"),
         results("stats/summary.tsv"),
+        *[results(f"stats/{table}.tsv") for table in ["pairwise", "partial", "noise_ceiling", "subjects", "layers"]],
         results("figures/rsa_by_roi.png"),
     ]

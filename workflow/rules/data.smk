@@ -1,4 +1,4 @@
-# Data: the training set and the brain dataset (stimulus table) of this run.
+# Data: the training set, and the brain dataset with the stimulus table of this run.
 
 
 rule make_demo_training_images:
@@ -61,20 +61,185 @@ rule prepare_training_set:
         "../scripts/prepare_training_set.py"
 
 
-rule select_stimuli:
-    input:
-        **brain_inputs(),
-    output:
-        results("data/stimuli.tsv"),
-    params:
-        betas_dir=brain_betas_dir(),
-        images_dir=brain_images_dir(),
-        subjects=SUBJECTS,
-        rule=config["brain_data"]["stimuli"],
-        stimulus_list=config["brain_data"]["stimulus_list"],
-    log:
-        log_of("data/stimuli"),
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/select_stimuli.py"
+# ---- brain data: THINGS-fMRI (downloaded, local or demo) or an rdm_set --------------
+# The archives are downloaded on the machine that runs Snakemake (localrule: compute
+# nodes of a cluster often have no internet); everything after runs anywhere.
+
+if DOWNLOAD_BETAS:
+
+    rule download_things_betas:
+        output:
+            THINGS_BETAS_ZIP,
+        params:
+            dataset="betas",
+            what="THINGS-fMRI betas_csv.zip",
+            size=BRAIN["download"]["betas_size"],
+            md5=BRAIN["download"]["betas_md5"],
+        log:
+            "resources/logs/things-fmri/download.log",
+        localrule: True
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/download_things_archive.py"
+
+
+if DOWNLOAD_IMAGES:
+
+    rule download_things_images:
+        output:
+            THINGS_IMAGES_ZIP,
+        params:
+            dataset="images",
+            what="THINGS images archive (images_THINGS.zip)",
+            size=BRAIN["download"]["images_size"],
+            md5=BRAIN["download"]["images_md5"],
+        log:
+            "resources/logs/things-images/download.log",
+        localrule: True
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/download_things_archive.py"
+
+
+if EXTRACT_BETAS:
+
+    # The small metadata files apart from the large response table, so that stimulus
+    # selection and image extraction need not wait for the HDF5 files.
+    rule extract_things_metadata:
+        input:
+            archive=betas_zip(),
+        output:
+            f"{THINGS_BETAS}/{{subject}}_StimulusMetadata.csv",
+            f"{THINGS_BETAS}/{{subject}}_VoxelMetadata.csv",
+        params:
+            kinds=["metadata"],
+        log:
+            "resources/logs/things-fmri/extract/{subject}_metadata.log",
+        resources:
+            mem_mb=1000,
+            runtime=30,
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/extract_things_betas.py"
+
+    rule extract_things_responses:
+        input:
+            archive=betas_zip(),
+        output:
+            f"{THINGS_BETAS}/{{subject}}_ResponseData.h5",
+        params:
+            kinds=["response"],
+        log:
+            "resources/logs/things-fmri/extract/{subject}_responses.log",
+        resources:
+            mem_mb=1000,
+            runtime=120,
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/extract_things_betas.py"
+
+
+if RDM_SET:
+
+    rule prepare_rdm_set:
+        input:
+            unpack(lambda w: stimulus_list_input()),
+            rdm_set=BRAIN["rdm_file"],
+            images=BRAIN["images_dir"],
+        output:
+            stimuli=results("data/stimuli.tsv"),
+            images=directory(STIMULUS_IMAGES),
+        params:
+            rois=BRAIN["rois"],
+            subjects=SUBJECTS,
+            rule=BRAIN["stimuli"],
+            stimulus_list=BRAIN["stimulus_list"],
+        log:
+            log_of("data/stimuli"),
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/prepare_rdm_set.py"
+
+    # The RDMs of an rdm_set are taken as they are, instead of computed from betas.
+    ruleorder: take_brain_rdm > compute_brain_rdm
+
+    rule take_brain_rdm:
+        input:
+            rdm_set=BRAIN["rdm_file"],
+            stimuli=results("data/stimuli.tsv"),
+        output:
+            results("rdms/brain/{roi}/{subject}.npz"),
+        params:
+            array=lambda w: BRAIN["rois"][w.roi][0],
+        log:
+            log_of("rdms/brain/{roi}/{subject}"),
+        group:
+            "brain_rdms"
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/take_brain_rdm.py"
+
+else:
+
+    rule select_stimuli:
+        input:
+            unpack(lambda w: stimulus_selection_inputs()),
+        output:
+            results("data/stimuli.tsv"),
+        params:
+            betas_dir=brain_betas_dir(),
+            images_dir=None if EXTRACT_IMAGES else brain_images_dir(),
+            subjects=SUBJECTS,
+            rule=BRAIN["stimuli"],
+            stimulus_list=BRAIN["stimulus_list"],
+        log:
+            log_of("data/stimuli"),
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/select_stimuli.py"
+
+    rule count_roi_voxels:
+        input:
+            unpack(lambda w: roi_count_inputs()),
+        output:
+            results("data/roi_voxels.tsv"),
+        params:
+            betas_dir=brain_betas_dir(),
+            subjects=SUBJECTS,
+            rois=BRAIN["rois"],
+            min_nc_testset=BRAIN["min_nc_testset"],
+        log:
+            log_of("data/roi_voxels"),
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/count_roi_voxels.py"
+
+
+if EXTRACT_IMAGES:
+
+    # Needs the stimulus table: only the selected stimuli's images are extracted.
+    rule extract_stimulus_images:
+        input:
+            archive=images_zip(),
+            stimuli=results("data/stimuli.tsv"),
+        output:
+            directory(STIMULUS_IMAGES),
+        params:
+            password=BRAIN["download"]["images_password"],
+        log:
+            log_of("data/images"),
+        resources:
+            mem_mb=1000,
+            runtime=120,
+        conda:
+            "../../envs/analysis.yaml"
+        script:
+            "../scripts/extract_stimulus_images.py"

@@ -15,6 +15,10 @@ rule plot_rsa_by_roi:
         conditions=CONDITIONS,
     log:
         log_of("figures/rsa_by_roi"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     conda:
         "../../envs/plots.yaml"
     script:

@@ -10,6 +10,8 @@ rule compute_model_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/model/{condition}/seed-{seed}/{layer}"),
+    group:
+        "model_rdms"
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -18,7 +20,7 @@ rule compute_model_rdm:
 
 rule compute_brain_rdm:
     input:
-        unpack(lambda w: brain_inputs()),
+        unpack(lambda w: brain_rdm_inputs(w.roi, w.subject)),
         stimuli=results("data/stimuli.tsv"),
     output:
         results("rdms/brain/{roi}/{subject}.npz"),
@@ -30,6 +32,8 @@ rule compute_brain_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/brain/{roi}/{subject}"),
+    group:
+        "brain_rdms"
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -44,6 +48,8 @@ rule average_brain_rdms:
         results("rdms/brain/{roi}/group.npz"),
     log:
         log_of("rdms/brain/{roi}/group"),
+    group:
+        "brain_rdms"
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -66,3 +72,29 @@ rule compute_pixel_rdm:
         "../../envs/analysis.yaml"
     script:
         "../scripts/compute_pixel_rdm.py"
+
+
+rule compute_split_half_rdms:
+    input:
+        unpack(lambda w: split_half_inputs(w.roi)),
+    output:
+        results("rdms/brain_split/{roi}.npz"),
+    params:
+        betas_dir=brain_betas_dir(),
+        subjects=SUBJECTS,
+        roi_columns=lambda w: config["brain_data"]["rois"][w.roi],
+        zscore=config["brain_data"]["zscore"],
+        min_nc_testset=config["brain_data"]["min_nc_testset"],
+        metric=config["rdm"]["metric"],
+    log:
+        log_of("rdms/brain_split/{roi}"),
+    benchmark:
+        benchmark_of("rdms/brain_split/{roi}")
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/compute_split_half_rdms.py"

@@ -13,6 +13,12 @@ rule score_model:
         method=config["rsa"]["method"],
     log:
         log_of("rsa/scores/{condition}/seed-{seed}"),
+    group:
+        "scores"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -26,6 +32,10 @@ rule collect_scores:
         results("rsa/scores.tsv"),
     log:
         log_of("rsa/scores"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     conda:
         "../../envs/analysis.yaml"
     script:

@@ -19,7 +19,10 @@ rule train_model:
         benchmark_of("models/{condition}/seed-{seed}/train")
     threads: 2
     resources:
-        mem_mb=4000,
+        # Killed for memory or time, a retry asks for more (--retries).
+        mem_mb=lambda wildcards, attempt: 6000 * attempt,
+        runtime=lambda wildcards, attempt: 240 * attempt,
+        gpu=GPUS_PER_JOB,
     conda:
         "../../envs/torch.yaml"
     script:

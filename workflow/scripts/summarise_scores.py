@@ -2,10 +2,10 @@ from lrrsa.logs import configure_logging
 
 configure_logging(snakemake.log[0])
 
-import pandas as pd
+from lrrsa.stats import write_summary
 
-from lrrsa.scoring import summarise
-
-scores = pd.read_csv(snakemake.input[0], sep="\t")
-summary = summarise(scores, snakemake.params.layer_map, snakemake.params.conditions)
-summary.to_csv(snakemake.output[0], sep="\t", index=False, float_format="%.6g")
+p = snakemake.params
+write_summary(
+    snakemake.input.scores, snakemake.input.tests, snakemake.output[0],
+    layer_map=p.layer_map, conditions=p.conditions, reference=p.reference, fdr_config=p.fdr,
+)

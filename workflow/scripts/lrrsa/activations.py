@@ -108,7 +108,10 @@ def extract_file(
     model, meta = load_model(model_path)
     table = read_stimulus_table(stimulus_table)
     paths = [image_path(Path(images_dir), s, c) for s, c in zip(table["stimulus"], table["concept"])]
-    log.info("%s: %d stimuli, layers %s, reduce %s", model_path, len(paths), list(layers), reduce)
+    log.info(
+        "%s: %d stimuli, layers %s, reduce %s (CUDA_VISIBLE_DEVICES=%s)", model_path, len(paths),
+        list(layers), reduce, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+    )
     extract_to_hdf5(
         model, paths, table["stimulus"].tolist(), layers, Path(out_path),
         image_size=image_size, reduce=reduce, pool_size=pool_size, batch_size=batch_size,

@@ -84,18 +84,48 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             problems.append(
                 f"config key rsa.layer_map.{roi}: layer {layer!r} is not in activations.layers"
             )
-    brain = config["brain_data"]
-    if brain["stimuli"] == "list" and not brain["stimulus_list"]:
-        problems.append("config key brain_data.stimulus_list: required when brain_data.stimuli is list")
-    if brain["source"] == "local":
-        for key in ("betas_dir", "images_dir"):
-            if not brain[key]:
-                problems.append(f"config key brain_data.{key}: required when brain_data.source is local")
+    problems += _brain_data_problems(config["brain_data"])
     training = config["training_data"]
     if training["source"] == "image_folder" and not training["path"]:
         problems.append("config key training_data.path: required when training_data.source is image_folder")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _brain_data_problems(brain: Mapping[str, Any]) -> list[str]:
+    """Cross-key rules of brain_data (type, source and the keys each needs)."""
+    problems = []
+    if brain["stimuli"] == "list" and not brain["stimulus_list"]:
+        problems.append("config key brain_data.stimulus_list: required when brain_data.stimuli is list")
+    if brain["type"] == "rdm_set":
+        if brain["source"] != "local":
+            problems.append("config key brain_data.source: an rdm_set is read from local files; set it to local")
+        for key in ("rdm_file", "images_dir"):
+            if not brain[key]:
+                problems.append(f"config key brain_data.{key}: required when brain_data.type is rdm_set")
+        if brain["stimuli"] not in ("all", "list"):
+            problems.append(
+                f"config key brain_data.stimuli: {brain['stimuli']!r} needs trial metadata, which an rdm_set does not "
+                f"have; use all or list"
+            )
+        for roi, items in brain["rois"].items():
+            if len(items) != 1:
+                problems.append(f"config key brain_data.rois.{roi}: an rdm_set ROI names exactly one array of "
+                                f"brain_data.rdm_file, got {items}")
+            elif items[0].lower().endswith((".nii", ".nii.gz")):
+                problems.append(f"config key brain_data.rois.{roi}: NIfTI masks need type things_fmri")
+    else:
+        if brain["rdm_file"]:
+            problems.append("config key brain_data.rdm_file: only used when brain_data.type is rdm_set")
+        if brain["source"] == "local":
+            for key in ("betas_dir", "images_dir"):
+                if not brain[key]:
+                    problems.append(f"config key brain_data.{key}: required when brain_data.source is local")
+    if brain["source"] != "download":
+        for key in ("betas_zip", "images_zip"):
+            if brain[key]:
+                problems.append(f"config key brain_data.{key}: only used when brain_data.source is download")
+    return problems
 
 
 def local_paths(config: Mapping[str, Any]) -> dict[str, str]:
@@ -105,21 +135,57 @@ def local_paths(config: Mapping[str, Any]) -> dict[str, str]:
     if training["source"] != "demo" and training["path"]:
         paths["training_data.path"] = training["path"]
     brain = config["brain_data"]
-    if brain["source"] == "local":
-        paths["brain_data.betas_dir"] = brain["betas_dir"]
-        paths["brain_data.images_dir"] = brain["images_dir"]
+    if brain["source"] in ("local", "download"):
+        for key in ("betas_dir", "images_dir", "betas_zip", "images_zip", "rdm_file"):
+            if brain.get(key):
+                paths[f"brain_data.{key}"] = brain[key]
     if brain["stimuli"] == "list":
         paths["brain_data.stimulus_list"] = brain["stimulus_list"]
     return paths
 
 
+#: The files of one subject in a THINGS-fMRI ``betas_csv`` folder.
+SUBJECT_FILES = ("{subject}_ResponseData.h5", "{subject}_VoxelMetadata.csv", "{subject}_StimulusMetadata.csv")
+
+
+def brain_local_files(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(config key, path) of the single files that local brain data must hold.
+
+    Each configured subject's three files in a local ``betas_dir`` and every NIfTI ROI
+    mask (``{subject}`` replaced by each subject) named in ``brain_data.rois``.
+    """
+    brain = config["brain_data"]
+    files = []
+    if brain["type"] != "things_fmri" or brain["source"] == "demo":
+        return files
+    if brain["betas_dir"]:
+        for subject in brain["subjects"]:
+            for name in SUBJECT_FILES:
+                files.append(("brain_data.betas_dir", str(Path(brain["betas_dir"]) / name.format(subject=subject))))
+    for roi, items in brain["rois"].items():
+        for item in items:
+            if item.lower().endswith((".nii", ".nii.gz")):
+                for path in dict.fromkeys(item.replace("{subject}", s) for s in brain["subjects"]):
+                    files.append((f"brain_data.rois.{roi}", path))
+    return files
+
+
 def check_local_paths(config: Mapping[str, Any], root: Path = Path(".")) -> None:
-    """Raise ConfigError naming every config key whose local file or folder is missing."""
-    missing = [
-        f"config key {key}: {path!r} does not exist (looked in {(root / path).resolve()})"
-        for key, path in local_paths(config).items()
-        if not (root / path).exists()
-    ]
+    """Raise ConfigError naming every config key whose local file or folder is missing.
+
+    A subject's file inside a missing ``betas_dir`` is not listed again: the folder is.
+    """
+    def problem(key: str, path: str) -> str:
+        return f"config key {key}: {path!r} does not exist (looked in {(root / path).resolve()})"
+
+    paths = local_paths(config)
+    missing = [problem(key, path) for key, path in paths.items() if not (root / path).exists()]
+    betas_dir = paths.get("brain_data.betas_dir")
+    for key, path in brain_local_files(config):
+        if key == "brain_data.betas_dir" and not (root / betas_dir).exists():
+            continue
+        if not (root / path).is_file():
+            missing.append(problem(key, path))
     if missing:
         raise ConfigError("missing input:\n  " + "\n  ".join(missing))
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -78,6 +79,20 @@ class ConvNet(nn.Module):
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         return (images - self.input_mean[:, None, None]) / self.input_std[:, None, None]
 
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The adaptive average pool to pool_size x pool_size.
+
+        When a CUDA backward pass may follow and the map's sides are multiples of
+        pool_size (32 px training images), it is computed as the equivalent plain
+        average pool: adaptive pooling's CUDA backward is nondeterministic, and
+        torch.use_deterministic_algorithms (training.configure_torch) refuses it.
+        """
+        p = self.arch.pool_size
+        h, w = x.shape[-2:]
+        if x.is_cuda and torch.is_grad_enabled() and h % p == 0 and w % p == 0:
+            return F.avg_pool2d(x, (h // p, w // p))
+        return self.avgpool(x)
+
     def features(self, images: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """Named activations of [0, 1] RGB images (N, 3, H, W); all layers by default."""
         wanted = set(layers) if layers is not None else set(self.arch.layer_names)
@@ -90,7 +105,7 @@ class ConvNet(nn.Module):
             if wanted <= out.keys():
                 break
         else:
-            hidden = torch.relu(self.fc1(torch.flatten(self.avgpool(x), 1)))
+            hidden = torch.relu(self.fc1(torch.flatten(self.pool(x), 1)))
             out["fc1"] = hidden
             out["fc2"] = self.fc2(hidden)
         return {name: out[name] for name in self.arch.layer_names if name in wanted}
@@ -121,12 +136,23 @@ def build_model(arch: Architecture, seed: int) -> ConvNet:
     return model
 
 
-def save_model(path, model: ConvNet, **metadata) -> None:
-    """Save weights, architecture and metadata in one torch file."""
+def save_model(path, model: ConvNet, *, rule_state: dict[str, torch.Tensor] | None = None, **metadata) -> None:
+    """Save weights, architecture and metadata in one torch file.
+
+    ``rule_state`` holds tensors the learning rule keeps beside the network (FA's
+    fixed feedback kernels, PC's top-down predictors); see :func:`load_rule_state`.
+    """
     torch.save(
-        {"architecture": asdict(model.arch), "state_dict": model.state_dict(), "metadata": metadata},
+        {"architecture": asdict(model.arch), "state_dict": model.state_dict(), "metadata": metadata,
+         "rule_state": dict(rule_state or {})},
         path,
     )
+
+
+def load_rule_state(path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The learning rule's tensors saved with a model ({} for files saved without them)."""
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    return dict(payload.get("rule_state", {}))
 
 
 def load_model(path, map_location: str | torch.device = "cpu") -> tuple[ConvNet, dict]:

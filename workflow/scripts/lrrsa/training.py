@@ -37,6 +37,7 @@ class TrainingSettings:
     batch_size: int
     eval_batch_size: int
     seed: int
+    augment: bool = False
 
 
 def resolve_device(device: str) -> torch.device:
@@ -100,6 +101,21 @@ def data_digest(data: LabelledImages) -> str:
     return digest.hexdigest()
 
 
+def augment_batch(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Random crop of the zero-padded images (padding px each side) and random horizontal
+    flip, per image, with numbers from ``generator`` (so a resumed run redraws them)."""
+    n, _, h, w = images.shape
+    shifts = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(images.device)
+    flips = (torch.rand(n, generator=generator) < 0.5).to(images.device)
+    padded = F.pad(images, (padding, padding, padding, padding))
+    rows = (shifts[0][:, None] + torch.arange(h, device=images.device))[:, None, :, None]
+    cols = (shifts[1][:, None] + torch.arange(w, device=images.device))[:, None, None, :]
+    cols = torch.where(flips[:, None, None, None], cols.flip(-1), cols)
+    batch = torch.arange(n, device=images.device)[:, None, None, None]
+    channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[batch, channels, rows, cols]
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
     order = torch.randperm(n, generator=generator)
     batches = list(order.split(batch_size))
@@ -123,8 +139,12 @@ def train(
     settings: TrainingSettings,
     device: torch.device,
     checkpoint: Path,
+    rule_state_out: dict | None = None,
 ) -> pd.DataFrame:
     """Train ``model`` in place with the rule ``hyper["rule"]``; return the history.
+
+    ``rule_state_out``, if given, receives the rule's tensors that belong with the
+    trained model (:meth:`LearningRule.model_state`, e.g. FA's feedback kernels).
 
     Epoch 0 is the initial network. ``train_loss``/``train_acc`` are running means
     over the epoch's updates (NaN at epoch 0); ``test_*`` are held-out, in eval
@@ -137,7 +157,8 @@ def train(
     x_test, y_test = to_tensor(test_data.images, device), torch.from_numpy(test_data.labels).to(device)
 
     steps_per_epoch = len(_batches(len(y_train), settings.batch_size, torch.Generator().manual_seed(0)))
-    rule = make_rule(model, hyper, epochs=settings.epochs, steps_per_epoch=steps_per_epoch)
+    rule = make_rule(model, hyper, epochs=settings.epochs, steps_per_epoch=steps_per_epoch,
+                     generator=epoch_generator(settings.seed, 0, stream=2))
     epochs = settings.epochs if rule.trains else 0
     key = fingerprint(
         hyper=dict(hyper), settings=asdict(settings), arch=asdict(model.arch),
@@ -156,8 +177,12 @@ def train(
         model.train()
         rule.start_epoch(epoch, epoch_generator(settings.seed, epoch, stream=1))
         loss_sum, correct, seen = 0.0, 0, 0
+        augment_generator = epoch_generator(settings.seed, epoch, stream=3)
         for batch in _batches(len(y_train), settings.batch_size, epoch_generator(settings.seed, epoch, stream=0)):
-            result = rule.step(x_train[batch], y_train[batch])
+            images = x_train[batch]
+            if settings.augment:
+                images = augment_batch(images, augment_generator)
+            result = rule.step(images, y_train[batch])
             loss_sum, correct, seen = loss_sum + result.loss_sum, correct + result.n_correct, seen + len(batch)
         diagnostics = rule.end_epoch(epoch)
         test_loss, test_acc = evaluate(model, x_test, y_test, settings.eval_batch_size)
@@ -174,6 +199,8 @@ def train(
             checkpoint,
         )
     model.eval()
+    if rule_state_out is not None:
+        rule_state_out.update(rule.model_state())
     history = pd.DataFrame(rows)
     extra = [c for c in history.columns if c not in HISTORY_COLUMNS]
     return history[HISTORY_COLUMNS + extra]
@@ -214,13 +241,18 @@ def train_to_files(
     settings = TrainingSettings(
         epochs=training_config["epochs"], batch_size=training_config["batch_size"],
         eval_batch_size=training_config["eval_batch_size"], seed=seed,
+        augment=training_config.get("augment", False),
     )
-    log.info("condition %s (rule %s), seed %d, device %s", condition, hyper["rule"], seed, torch_device)
+    log.info(
+        "condition %s (rule %s), seed %d, device %s (CUDA_VISIBLE_DEVICES=%s)", condition, hyper["rule"],
+        seed, torch_device, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+    )
     checkpoint = Path(model_out).with_name("checkpoint.pt")
-    history = train(model, hyper, train_data, test_data, settings, torch_device, checkpoint)
+    rule_state: dict = {}
+    history = train(model, hyper, train_data, test_data, settings, torch_device, checkpoint, rule_state)
     history.to_csv(history_out, sep="\t", index=False, na_rep="NaN", float_format="%.6g")
     save_model(
-        model_out, model.cpu(), condition=condition, seed=seed, rule=hyper["rule"],
+        model_out, model.cpu(), rule_state=rule_state, condition=condition, seed=seed, rule=hyper["rule"],
         classes=list(train_data.classes), final_test_acc=float(history["test_acc"].iloc[-1]),
     )
     checkpoint.unlink(missing_ok=True)

@@ -16,11 +16,14 @@ Rules (:func:`select_stimuli`), applied to a subject's StimulusMetadata:
 ``list``
     The stimuli named in a text file, one per line (blank lines, ``#`` comments and a
     ``stimulus`` header line are skipped).
+``all``
+    Every distinct stimulus of the metadata, train and test.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,7 +44,7 @@ __all__ = [
     "write_stimulus_table",
 ]
 
-RULES = ("first_exemplar", "test", "list")
+RULES = ("first_exemplar", "test", "list", "all")
 TABLE_COLUMNS = ("stimulus", "concept")
 _PREVIEW = 5
 
@@ -108,7 +111,8 @@ def select_stimuli(metadata: pd.DataFrame, rule: str, *, list_file: Path | str |
     :func:`lrrsa.data.things_fmri.read_stimulus_metadata`). Rules: ``first_exemplar``
     (per concept the alphabetically first train stimulus: the paper's 720),
     ``test`` (the distinct test images), ``list`` (the names in ``list_file``; an
-    error names the file and every unknown name, first few + count).
+    error names the file and every unknown name, first few + count), ``all`` (every
+    distinct stimulus).
     """
     if rule not in RULES:
         raise ValueError(f"unknown stimulus rule {rule!r}; choose one of {', '.join(RULES)}")
@@ -129,6 +133,8 @@ def select_stimuli(metadata: pd.DataFrame, rule: str, *, list_file: Path | str |
         table = _stimulus_concept_table(metadata, trial_type == "test")
         if table.empty:
             raise ValueError("no test trials in the stimulus metadata")
+    elif rule == "all":
+        table = _stimulus_concept_table(metadata)
     else:
         if list_file is None:
             raise ValueError("rule 'list' needs list_file")
@@ -200,11 +206,19 @@ def _validate_table(table: pd.DataFrame, what: str) -> pd.DataFrame:
 
 
 def write_stimulus_table(path: Path | str, table: pd.DataFrame) -> None:
-    """Write ``table`` (``stimulus, concept``; row order kept) as TSV, creating parent folders."""
+    """Write ``table`` (``stimulus, concept``; row order kept) as TSV, creating parent folders.
+
+    Written to a temporary name and renamed, so an interrupted job leaves no table.
+    """
     path = Path(path)
     table = _validate_table(table, "stimulus table")
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, sep="\t", index=False, lineterminator="\n")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_stimulus_table(path: Path | str) -> pd.DataFrame:
@@ -216,7 +230,7 @@ def read_stimulus_table(path: Path | str) -> pd.DataFrame:
 
 def write_selected_stimuli(
     betas_dir: Path | str,
-    images_dir: Path | str,
+    images_dir: Path | str | None,
     subjects: Sequence[str],
     out: Path | str,
     *,
@@ -229,8 +243,9 @@ def write_selected_stimuli(
     Reads ``betas_dir/<subject>_StimulusMetadata.csv`` of each subject, applies
     :func:`select_stimuli`, and requires the same table for every subject (error
     naming the subjects and the differing stimuli otherwise). With ``check``, every
-    image must exist under ``images_dir`` (:func:`check_images`). Writes ``out`` (TSV)
-    and returns the table.
+    image must exist under ``images_dir`` (:func:`check_images`); without it (the
+    images are extracted from their archive after the selection, which checks them
+    there) ``images_dir`` is not used. Writes ``out`` (TSV) and returns the table.
     """
     from lrrsa.data.things_fmri import read_stimulus_metadata, subject_label
 
@@ -254,6 +269,8 @@ def write_selected_stimuli(
                 f"{len(diff)} differ: {_preview(diff)}"
             )
     if check:
+        if images_dir is None:
+            raise ValueError("check=True needs images_dir")
         check_images(images_dir, table)
     write_stimulus_table(out, table)
     log.info("rule %s: %d stimuli (%d concepts) for %s -> %s", rule, len(table), table["concept"].nunique(), ", ".join(tables), out)

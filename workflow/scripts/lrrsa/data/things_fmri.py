@@ -21,12 +21,19 @@ Files per subject in the ``betas_csv/`` folder of figshare+ article 20492835 (v2
 
 The paper's preprocessing (the default of :func:`stimulus_patterns`): z-score every
 voxel over all trials of the subject, then average the trials of each stimulus.
+
+ROIs are unions of *items*: a 0/1 VoxelMetadata column (``V1``; ``LOC`` = ``lLOC |
+rLOC``) or a binary NIfTI mask in the subject's functional space (a path ending in
+``.nii`` or ``.nii.gz``; ``{subject}`` in it becomes the subject label), matched to
+the voxels through their ``voxel_x/y/z`` indices (:func:`nifti_roi_mask`).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +47,12 @@ __all__ = [
     "RoiPatterns",
     "SplitHalfPatterns",
     "SubjectFiles",
+    "VOXEL_COORDINATES",
     "expand_roi_columns",
+    "is_nifti",
+    "nifti_roi_mask",
+    "roi_items",
+    "roi_voxel_counts",
     "read_rows",
     "read_stimulus_metadata",
     "read_voxel_metadata",
@@ -52,7 +64,10 @@ __all__ = [
     "subject_files",
     "subject_label",
     "voxel_selection",
+    "write_roi_voxel_counts",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Columns of ``sub-XX_StimulusMetadata.csv``. ``concept`` may be absent (figshare
 #: version 1); it is then derived as ``stimulus.rsplit('_', 1)[0]``.
@@ -68,6 +83,9 @@ ZSCORE_TRIALS = ("all", "train", "test", "session")
 
 _RESPONSE_KEY = "ResponseData"
 _VOXEL_ID = "voxel_id"
+#: VoxelMetadata columns holding each voxel's (0-based) index in the subject's functional volume.
+VOXEL_COORDINATES = ("voxel_x", "voxel_y", "voxel_z")
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _NAME_PREVIEW = 5
 
 
@@ -228,6 +246,12 @@ def read_voxel_metadata(path: Path | str, columns: Sequence[str] | None = None) 
         raise ValueError(f"{path}: missing column {_VOXEL_ID}")
     usecols = None
     if columns is not None:
+        columns = list(columns)
+        if any(is_nifti(c) for c in columns):  # a NIfTI mask is matched through the coordinates
+            missing = [c for c in VOXEL_COORDINATES if c not in header]
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (needed to match voxels to a NIfTI ROI mask)")
+            columns = [c for c in columns if not is_nifti(c)] + list(VOXEL_COORDINATES)
         wanted = [c for c in columns if c != _VOXEL_ID]
         plain = [c for c in wanted if c in header]
         other = [c for c in wanted if c not in header]
@@ -247,14 +271,94 @@ def read_voxel_metadata(path: Path | str, columns: Sequence[str] | None = None) 
     return df
 
 
-def roi_mask(voxel_metadata: pd.DataFrame, columns: Sequence[str] | str, *, source: str | Path = "") -> np.ndarray:
-    """Boolean mask over the voxel rows: the union of the named 0/1 ROI columns.
+def is_nifti(item: object) -> bool:
+    """Whether an ROI item names a NIfTI mask (``.nii`` or ``.nii.gz``) rather than a column."""
+    return str(item).lower().endswith(_NIFTI_SUFFIXES)
 
-    Bilateral names are expanded (``"LOC"`` = ``lLOC | rLOC``, see
-    :func:`expand_roi_columns`). Errors, naming ``source`` (the file): a missing
-    column, a column with values other than 0/1 (NaN included), an ROI without voxels.
+
+def roi_items(items: Sequence[str] | str, subject: str | int | None = None) -> list[str]:
+    """The ROI items as a list, ``{subject}`` in NIfTI paths replaced by the subject label."""
+    items = [items] if isinstance(items, str) else [str(i) for i in items]
+    if subject is None:
+        return items
+    sub = subject_label(subject)
+    return [i.replace("{subject}", sub) if is_nifti(i) else i for i in items]
+
+
+def nifti_roi_mask(voxel_metadata: pd.DataFrame, nifti_path: Path | str, *, source: str | Path = "") -> np.ndarray:
+    """Boolean mask over the voxel rows: the voxels whose ``voxel_x/y/z`` index is 1 in a NIfTI mask.
+
+    The mask must be a 3-D (or 3-D x 1) binary 0/1 image on the subject's functional
+    grid, the grid the VoxelMetadata coordinates index (0-based). Errors name the
+    mask and ``source``: unreadable file, values other than 0/1 (a probabilistic or
+    label map must be thresholded first), voxels outside the mask's grid (the mask is
+    in another space), no voxel of the metadata inside the mask.
     """
-    names = expand_roi_columns(columns, list(voxel_metadata.columns), source=source)
+    import nibabel as nib
+
+    nifti_path = Path(nifti_path)
+    if not nifti_path.is_file():
+        raise FileNotFoundError(f"{nifti_path}: NIfTI ROI mask not found")
+    try:
+        data = np.asanyarray(nib.load(str(nifti_path)).dataobj)
+    except Exception as exc:  # nibabel raises several types for a bad file
+        raise ValueError(f"{nifti_path}: cannot be read as a NIfTI image ({exc})") from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ValueError(f"{nifti_path}: an ROI mask must be a 3-D image; this one has shape {data.shape}")
+    values = np.unique(data)
+    if data.dtype != bool and not np.isin(values, (0, 1)).all():
+        other = [v for v in values.tolist() if v not in (0, 1)]
+        raise ValueError(
+            f"{nifti_path}: an ROI mask must hold only 0 and 1; found {len(other)} other value(s), e.g. {_preview(other, 3)} "
+            f"(threshold a probabilistic or label map first)"
+        )
+    missing = [c for c in VOXEL_COORDINATES if c not in voxel_metadata.columns]
+    if missing:
+        raise ValueError(f"{_where(source)}missing column(s) {', '.join(missing)} (needed to match voxels to {nifti_path})")
+    coords = voxel_metadata[list(VOXEL_COORDINATES)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(coords).all() or (coords != np.round(coords)).any() or (coords < 0).any():
+        raise ValueError(f"{_where(source)}columns {', '.join(VOXEL_COORDINATES)} must hold non-negative integer voxel indices")
+    coords = coords.astype(np.int64)
+    outside = (coords >= np.array(data.shape)).any(axis=1)
+    if outside.any():
+        raise ValueError(
+            f"{nifti_path}: {int(outside.sum())} voxel(s) of {source or 'the voxel metadata'} lie outside the mask's grid "
+            f"{data.shape} (largest index {tuple(int(v) for v in coords.max(axis=0))}): the mask is not in this subject's "
+            f"functional space"
+        )
+    mask = data[coords[:, 0], coords[:, 1], coords[:, 2]].astype(bool)
+    n_mask = int(np.count_nonzero(data))
+    if not mask.any():
+        raise ValueError(
+            f"{nifti_path}: none of the {len(mask)} voxels of {source or 'the voxel metadata'} lies inside the mask "
+            f"({n_mask} voxel(s) set): an empty ROI (is the mask in this subject's functional space?)"
+        )
+    log.info("%s: %d of its %d voxels are voxels of %s", nifti_path, int(mask.sum()), n_mask, source or "the metadata")
+    return mask
+
+
+def roi_mask(
+    voxel_metadata: pd.DataFrame, columns: Sequence[str] | str, *, source: str | Path = "", subject: str | int | None = None
+) -> np.ndarray:
+    """Boolean mask over the voxel rows: the union of the ROI's items.
+
+    An item is a 0/1 column (bilateral names are expanded: ``"LOC"`` = ``lLOC | rLOC``,
+    see :func:`expand_roi_columns`) or a NIfTI mask (:func:`nifti_roi_mask`; with
+    ``{subject}`` in its path replaced by ``subject``). Errors, naming ``source`` (the
+    file): a missing column, a column with values other than 0/1 (NaN included), a
+    bad mask, an ROI without voxels.
+    """
+    items = roi_items(columns, subject)
+    if not items:
+        raise ValueError(f"{_where(source)}no ROI column given")
+    niftis = [i for i in items if is_nifti(i)]
+    unresolved = [i for i in niftis if "{subject}" in i]
+    if unresolved:
+        raise ValueError(f"ROI mask path(s) {_preview(unresolved)} contain {{subject}}, but no subject was given")
+    plain = [i for i in items if not is_nifti(i)]
+    names = expand_roi_columns(plain, list(voxel_metadata.columns), source=source) if plain else []
     mask = np.zeros(len(voxel_metadata), dtype=bool)
     for name in names:
         values = pd.to_numeric(voxel_metadata[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -262,8 +366,10 @@ def roi_mask(voxel_metadata: pd.DataFrame, columns: Sequence[str] | str, *, sour
         if bad.any():
             raise ValueError(f"{_where(source)}ROI column {name!r} must hold 0/1; {int(bad.sum())} other value(s), e.g. {_preview(voxel_metadata[name][bad], 3)}")
         mask |= values == 1.0
+    for path in niftis:
+        mask |= nifti_roi_mask(voxel_metadata, path, source=source)
     if not mask.any():
-        raise ValueError(f"{_where(source)}ROI {' | '.join(names)} has no voxels")
+        raise ValueError(f"{_where(source)}ROI {' | '.join(names + niftis)} has no voxels")
     return mask
 
 
@@ -273,6 +379,7 @@ def voxel_selection(
     *,
     min_nc_testset: float | None = None,
     source: str | Path = "",
+    subject: str | int | None = None,
 ) -> np.ndarray:
     """ROI mask (:func:`roi_mask`), optionally restricted to ``nc_testset >= min_nc_testset``.
 
@@ -280,7 +387,7 @@ def voxel_selection(
     voxels where it is NaN are dropped when the threshold is on. ``None`` = no threshold.
     Error (naming ``source``) when no voxel is left.
     """
-    mask = roi_mask(voxel_metadata, roi_columns, source=source)
+    mask = roi_mask(voxel_metadata, roi_columns, source=source, subject=subject)
     if min_nc_testset is None:
         return mask
     if "nc_testset" not in voxel_metadata.columns:
@@ -294,6 +401,60 @@ def voxel_selection(
             f"(ROI has {int(mask.sum())} voxels, max nc_testset {np.nanmax(nc[mask]) if np.isfinite(nc[mask]).any() else 'NaN'})"
         )
     return keep
+
+
+def roi_voxel_counts(
+    betas_dir: Path | str,
+    subjects: Sequence[str],
+    rois: Mapping[str, Sequence[str]],
+    *,
+    min_nc_testset: float | None = None,
+) -> pd.DataFrame:
+    """Voxels per ROI and subject: ``roi, subject, items, n_voxels, n_selected``.
+
+    ``n_voxels`` counts the ROI (the union of its items), ``n_selected`` what is left
+    after ``min_nc_testset`` (equal when it is None). Reads only the needed columns of
+    each VoxelMetadata file; any error of :func:`voxel_selection` (unknown column, bad
+    mask, empty ROI) names the file.
+    """
+    rows = []
+    for subject in subjects:
+        sub = subject_label(subject)
+        path = Path(betas_dir) / f"{sub}_VoxelMetadata.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found (betas_dir must be the unzipped 'betas_csv' folder)")
+        wanted = [i for items in rois.values() for i in roi_items(items, sub)]
+        vox = read_voxel_metadata(path, wanted + (["nc_testset"] if min_nc_testset is not None else []))
+        for roi, items in rois.items():
+            n_voxels = int(roi_mask(vox, items, source=path, subject=sub).sum())
+            n_selected = n_voxels
+            if min_nc_testset is not None:
+                n_selected = int(voxel_selection(vox, items, min_nc_testset=min_nc_testset, source=path, subject=sub).sum())
+            rows.append((roi, sub, " | ".join(roi_items(items)), n_voxels, n_selected))
+    return pd.DataFrame(rows, columns=["roi", "subject", "items", "n_voxels", "n_selected"])
+
+
+def write_roi_voxel_counts(
+    betas_dir: Path | str,
+    subjects: Sequence[str],
+    rois: Mapping[str, Sequence[str]],
+    out: Path | str,
+    *,
+    min_nc_testset: float | None = None,
+) -> pd.DataFrame:
+    """:func:`roi_voxel_counts` written atomically as TSV (and logged)."""
+    table = roi_voxel_counts(betas_dir, subjects, rois, min_nc_testset=min_nc_testset)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for row in table.itertuples():
+        log.info("%s %s: %d voxels (%d selected)", row.subject, row.roi, row.n_voxels, row.n_selected)
+    return table
 
 
 # ----------------------------------------------------------------------- HDF5 rows
@@ -651,7 +812,7 @@ def _roi_averages(
         )
     wanted_cols = roi + (["nc_testset"] if min_nc_testset is not None else [])
     vox = read_voxel_metadata(files.voxel_metadata, wanted_cols)
-    mask = voxel_selection(vox, roi, min_nc_testset=min_nc_testset, source=files.voxel_metadata)
+    mask = voxel_selection(vox, roi, min_nc_testset=min_nc_testset, source=files.voxel_metadata, subject=sub)
     rows = np.flatnonzero(mask)
     all_ids = vox[_VOXEL_ID].to_numpy()
     roi_ids = all_ids[rows]
@@ -728,8 +889,8 @@ def stimulus_patterns(
     ``trials != "all"``), a gather of at most ``chunk_rows x 256`` trial columns, plus the
     output; never the file.
 
-    ``roi_columns``: VoxelMetadata 0/1 columns whose union is the ROI (``"LOC"`` =
-    ``lLOC | rLOC``); ``min_nc_testset`` keeps only voxels with ``nc_testset`` at least
+    ``roi_columns``: the ROI's items, VoxelMetadata 0/1 columns and/or NIfTI masks, whose
+    union is the ROI (``"LOC"`` = ``lLOC | rLOC``; see :func:`roi_mask`); ``min_nc_testset`` keeps only voxels with ``nc_testset`` at least
     this (None: all ROI voxels). Output rows follow the order of ``stimuli``; columns
     the VoxelMetadata order. Errors: files missing, unknown stimulus (named), NaN betas
     (file and count), zero-variance voxels, and the checks of :func:`read_rows`.

@@ -6,6 +6,12 @@ config schema's ``$defs`` and the ``rule`` enum (a test checks they agree).
 """
 
 from lrrsa.learning_rules.base import RULES, LearningRule, StepResult, make_rule, register
-from lrrsa.learning_rules import backprop, untrained  # noqa: F401  (registers the rules)
+from lrrsa.learning_rules import (  # noqa: F401  (registers the rules)
+    backprop,
+    feedback_alignment,
+    predictive_coding,
+    stdp,
+    untrained,
+)
 
 __all__ = ["RULES", "LearningRule", "StepResult", "make_rule", "register"]

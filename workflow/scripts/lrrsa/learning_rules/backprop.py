@@ -37,8 +37,9 @@ def make_schedule(optimizer: torch.optim.Optimizer, hyper: Mapping[str, Any], ep
 class Backprop(LearningRule):
     name = "backprop"
 
-    def __init__(self, model: ConvNet, hyper: Mapping[str, Any], *, epochs: int, steps_per_epoch: int) -> None:
-        super().__init__(model, hyper, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    def __init__(self, model: ConvNet, hyper: Mapping[str, Any], *, epochs: int, steps_per_epoch: int,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__(model, hyper, epochs=epochs, steps_per_epoch=steps_per_epoch, generator=generator)
         self.optimizer = make_optimizer(model.parameters(), self.hyper)
         self.schedule = make_schedule(self.optimizer, self.hyper, epochs)
 

@@ -33,11 +33,17 @@ class LearningRule(ABC):
     #: False for rules that leave the network at its initialisation.
     trains: ClassVar[bool] = True
 
-    def __init__(self, model: ConvNet, hyper: Mapping[str, Any], *, epochs: int, steps_per_epoch: int) -> None:
+    def __init__(
+        self, model: ConvNet, hyper: Mapping[str, Any], *, epochs: int, steps_per_epoch: int,
+        generator: torch.Generator | None = None,
+    ) -> None:
         self.model = model
         self.hyper = dict(hyper)
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
+        #: Seeded from (seed, epoch 0) by the training loop: the rule's own random
+        #: initial state (e.g. FA's feedback kernels) is reproducible per seed.
+        self.init_generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.generator: torch.Generator | None = None
 
     def start_epoch(self, epoch: int, generator: torch.Generator) -> None:
@@ -60,6 +66,11 @@ class LearningRule(ABC):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         pass
 
+    def model_state(self) -> dict[str, torch.Tensor]:
+        """Tensors that belong with the trained model (e.g. FA's fixed feedback kernels,
+        PC's learned top-down predictors); saved in model.pt as ``rule_state``."""
+        return {}
+
 
 RULES: dict[str, type[LearningRule]] = {}
 
@@ -72,10 +83,16 @@ def register(cls: type[LearningRule]) -> type[LearningRule]:
     return cls
 
 
-def make_rule(model: ConvNet, hyper: Mapping[str, Any], *, epochs: int, steps_per_epoch: int) -> LearningRule:
-    """Instantiate the rule a condition config names (``hyper["rule"]``)."""
+def make_rule(
+    model: ConvNet, hyper: Mapping[str, Any], *, epochs: int, steps_per_epoch: int,
+    generator: torch.Generator | None = None,
+) -> LearningRule:
+    """Instantiate the rule a condition config names (``hyper["rule"]``).
+
+    ``generator`` seeds the rule's own random initial state (default: seed 0).
+    """
     try:
         cls = RULES[hyper["rule"]]
     except KeyError:
         raise ValueError(f"unknown learning rule {hyper['rule']!r}; known: {sorted(RULES)}") from None
-    return cls(model, hyper, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    return cls(model, hyper, epochs=epochs, steps_per_epoch=steps_per_epoch, generator=generator)

@@ -1,0 +1,319 @@
+"""Permutation tests, bootstrap, partial RSA, noise ceilings and FDR against oracles:
+brute-force loops over the same permutations, rsatoolbox, scipy.stats.bootstrap,
+closed-form partial correlations, statsmodels, and the null rate of a valid test."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial.distance import pdist, squareform
+
+from lrrsa import _kernels
+from lrrsa.rsa import (
+    _pair_shuffles, bootstrap_ci, bootstrap_indices, fdr, inter_subject_consistency, kendall_tau_a,
+    mantel_pvalues, noise_ceiling, partial_rsa, permutation_indices, permutation_test, spearman_brown,
+    split_half_reliability, upper_triangle,
+)
+
+ORACLES = {"spearman": lambda a, b: stats.spearmanr(a, b).statistic,
+           "pearson": lambda a, b: stats.pearsonr(a, b).statistic,
+           "kendall": lambda a, b: stats.kendalltau(a, b).statistic,
+           "kendall_tau_a": kendall_tau_a}
+
+
+def random_rdm(rng, n, dims=3):
+    """Euclidean RDM of random patterns with a random scale per stimulus, so pairs
+    that share a stimulus are strongly dependent (as in real RDMs)."""
+    return squareform(pdist(rng.normal(size=(n, dims)) * rng.lognormal(0, 0.75, size=(n, 1))))
+
+
+def permuted(rdm, perm):
+    return rdm[np.ix_(perm, perm)]
+
+
+# ----------------------------------------------------------------- permutation
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_permutation_null_equals_a_brute_force_loop_with_the_same_permutations(method):
+    rng = np.random.default_rng(0)
+    n = 13
+    models = [random_rdm(rng, n) for _ in range(4)]
+    models[3] = models[3].round(0)  # ties in a model
+    brain = random_rdm(rng, n)
+    result = permutation_test(models, brain, 300, seed=7, method=method)
+    perms = permutation_indices(n, 300, 7)
+    oracle = ORACLES[method]
+    brute = np.array([[oracle(upper_triangle(m), upper_triangle(permuted(brain, p))) for m in models] for p in perms])
+    np.testing.assert_allclose(result.null, brute, atol=1e-12)
+    np.testing.assert_allclose(result.rho, [oracle(upper_triangle(m), upper_triangle(brain)) for m in models], atol=1e-12)
+    # p = (1 + #{null >= observed}) / (1 + N); differences two-sided
+    np.testing.assert_allclose(result.p, (1 + (brute >= result.rho - 1e-12).sum(0)) / 301)
+    d_obs = result.rho[1] - result.rho[2]
+    d_null = brute[:, 1] - brute[:, 2]
+    assert result.p_diff[1, 2] == result.p_diff[2, 1] == (1 + (np.abs(d_null) >= abs(d_obs) - 1e-12).sum()) / 301
+    assert result.null.shape == (300, 4) and result.p_diff.shape == (4, 4) and result.n_permutations == 300
+    # a single model RDM is k = 1, with the same numbers
+    single = permutation_test(models[1], brain, 300, seed=7, method=method)
+    np.testing.assert_allclose(single.null[:, 0], result.null[:, 1], atol=1e-14)
+
+
+@pytest.mark.parametrize("method", ["kendall", "kendall_tau_a", "spearman"])
+def test_slow_path_for_kendall_and_nan_entries_is_the_same_brute_force(method):
+    rng = np.random.default_rng(1)
+    n = 8
+    model, brain = random_rdm(rng, n), random_rdm(rng, n)
+    brain[0, 3] = brain[3, 0] = np.nan
+    result = permutation_test(model, brain, 40, seed=3, method=method)
+    oracle = ORACLES[method]
+
+    def score(a, b):
+        keep = ~(np.isnan(a) | np.isnan(b))
+        return oracle(a[keep], b[keep])
+
+    brute = [score(upper_triangle(model), upper_triangle(permuted(brain, p))) for p in permutation_indices(n, 40, 3)]
+    np.testing.assert_allclose(result.null[:, 0], brute, atol=1e-12)
+    assert result.n_pairs == n * (n - 1) // 2 - 1
+
+
+def test_pair_scheme_is_the_papers_shuffle_of_the_upper_triangle():
+    rng = np.random.default_rng(2)
+    model, brain = random_rdm(rng, 9), random_rdm(rng, 9)
+    result = permutation_test(model, brain, 50, seed=4, scheme="pairs")
+    b = upper_triangle(brain)
+    shuffles = np.vstack([s for _, s in _pair_shuffles(b.size, 50, 4)])
+    brute = [stats.spearmanr(upper_triangle(model), b[s]).statistic for s in shuffles]
+    np.testing.assert_allclose(result.null[:, 0], brute, atol=1e-12)
+
+
+def test_combined_scores_are_tested_under_the_same_permutations():
+    rng = np.random.default_rng(3)
+    models = [random_rdm(rng, 10) for _ in range(4)]
+    result = permutation_test(models, random_rdm(rng, 10), 200, seed=0)
+    means = result.combine([[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
+    np.testing.assert_allclose(means.rho, [result.rho[:2].mean(), result.rho[2:].mean()])
+    np.testing.assert_allclose(means.null[:, 1], result.null[:, 2:].mean(axis=1))
+    p, p_diff = mantel_pvalues(means.rho, means.null)
+    np.testing.assert_array_equal(means.p, p)
+    np.testing.assert_array_equal(means.p_diff, p_diff)
+
+
+def test_torch_backend_gives_the_same_null():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    n = 10
+    a = rng.normal(size=(3, n * (n - 1) // 2))
+    b = squareform(rng.normal(size=n * (n - 1) // 2))
+    perms = permutation_indices(n, 50, 0)
+    np.testing.assert_allclose(_kernels.null_dots(a, b, perms, backend="torch", device="cpu"),
+                               _kernels.null_dots(a, b, perms, backend="numpy"), atol=1e-12)
+
+
+def test_stimulus_permutations_hold_the_nominal_rate_under_a_true_null_and_pair_shuffles_do_not():
+    """Independent random RDMs: P(p <= 0.05) is exactly 0.05 for an exact test with 99
+    permutations. 1,000 repetitions: binomial sd 0.0069; we allow 3.5 sd. The paper's
+    pair shuffle rejects far more often (about 0.18 here)."""
+    rng = np.random.default_rng(0)
+    n, reps, n_perm = 12, 1000, 99
+    pvalues = {"stimuli": [], "pairs": []}
+    for r in range(reps):
+        model, brain = random_rdm(rng, n), random_rdm(rng, n)
+        pvalues["stimuli"].append(permutation_test(model, brain, n_perm, seed=r).p[0])
+        if r < 400:
+            pvalues["pairs"].append(permutation_test(model, brain, n_perm, seed=r, scheme="pairs").p[0])
+    rate = np.mean(np.array(pvalues["stimuli"]) <= 0.05)
+    sd = np.sqrt(0.05 * 0.95 / reps)
+    assert abs(rate - 0.05) < 3.5 * sd, rate
+    pair_rate = np.mean(np.array(pvalues["pairs"]) <= 0.05)
+    assert pair_rate > 0.05 + 3.5 * np.sqrt(0.05 * 0.95 / 400), pair_rate
+
+
+# -------------------------------------------------------------------- bootstrap
+
+
+@pytest.mark.parametrize("method, rsa_method", [("spearman", "spearman"), ("pearson", "corr"),
+                                                ("kendall_tau_a", "tau-a")])
+def test_bootstrap_samples_equal_rsatoolbox_on_the_same_resamples(method, rsa_method):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    rng = np.random.default_rng(5)
+    n = 10
+    models = [random_rdm(rng, n) for _ in range(2)]
+    brain = random_rdm(rng, n)
+    resamples = bootstrap_indices(n, 6, seed=2)
+    result = bootstrap_ci(models, brain, method=method, ci="percentile", resamples=resamples)
+    for idx, sample in zip(resamples, result.samples):
+        b = rsatoolbox.rdm.RDMs(squareform(brain)[None]).subsample_pattern("index", idx)
+        for c, model in enumerate(models):
+            a = rsatoolbox.rdm.RDMs(squareform(model)[None]).subsample_pattern("index", idx)
+            assert sample[c] == pytest.approx(rsatoolbox.rdm.compare(a, b, rsa_method)[0, 0], abs=1e-12)
+
+
+@pytest.mark.parametrize("ci", ["percentile", "bca"])
+def test_intervals_equal_scipy_bootstrap_given_the_same_distribution(ci):
+    rng = np.random.default_rng(6)
+    n = 14
+    model, brain = random_rdm(rng, n), random_rdm(rng, n)
+    result = bootstrap_ci(model, brain, n_bootstrap=300, ci=ci, level=0.9, seed=1)
+
+    def statistic(idx):  # the score of the stimuli in idx, self-pairs of duplicates dropped
+        idx = np.asarray(idx, dtype=int)
+        iu = np.triu_indices(idx.size, 1)
+        keep = (idx[:, None] != idx[None, :])[iu]
+        return stats.spearmanr(model[np.ix_(idx, idx)][iu][keep], brain[np.ix_(idx, idx)][iu][keep]).statistic
+
+    class Previous:
+        bootstrap_distribution = result.samples[:, 0]
+
+    ref = stats.bootstrap((np.arange(n),), statistic, n_resamples=0, bootstrap_result=Previous, vectorized=False,
+                          confidence_level=0.9, method="BCa" if ci == "bca" else "percentile")
+    assert result.low[0] == pytest.approx(ref.confidence_interval.low, abs=1e-12)
+    assert result.high[0] == pytest.approx(ref.confidence_interval.high, abs=1e-12)
+    assert result.estimate[0] == pytest.approx(statistic(np.arange(n)), abs=1e-12)
+    if ci == "bca":  # the jackknife leaves out one stimulus
+        assert result.jackknife[3, 0] == pytest.approx(statistic(np.delete(np.arange(n), 3)), abs=1e-12)
+
+
+def test_contrasts_and_subject_resampling():
+    rng = np.random.default_rng(7)
+    n = 9
+    models = np.stack([random_rdm(rng, n) for _ in range(3)])
+    subjects = np.stack([random_rdm(rng, n) for _ in range(3)])
+    contrasts = np.array([[1, -1, 0], [1 / 3, 1 / 3, 1 / 3]])
+    result = bootstrap_ci(models, subjects, n_bootstrap=20, ci="percentile", seed=3, contrasts=contrasts,
+                          resample_subjects=True)
+    # redo sample 0 by hand: the same stimulus draw, and the subject draw that follows it
+    idx = bootstrap_indices(n, 20, 3)[0]
+    subject_idx = np.random.default_rng(3).integers(0, 3, size=(20, 3))[0]
+    group = subjects[subject_idx].mean(axis=0)
+    iu = np.triu_indices(n, 1)
+    keep = (idx[:, None] != idx[None, :])[iu]
+    scores = [stats.spearmanr(m[np.ix_(idx, idx)][iu][keep], group[np.ix_(idx, idx)][iu][keep]).statistic for m in models]
+    np.testing.assert_allclose(result.samples[0], contrasts @ scores, atol=1e-12)
+    observed = [stats.spearmanr(upper_triangle(m), upper_triangle(subjects.mean(0))).statistic for m in models]
+    np.testing.assert_allclose(result.estimate, contrasts @ observed, atol=1e-12)
+    assert np.all(result.low <= result.high)
+    with pytest.raises(ValueError, match="BCa"):
+        bootstrap_ci(models, subjects, ci="bca", resample_subjects=True)
+
+
+def test_pair_bootstrap_draws_m_pairs():
+    rng = np.random.default_rng(8)
+    model, brain = random_rdm(rng, 8), random_rdm(rng, 8)
+    result = bootstrap_ci(model, brain, n_bootstrap=50, ci="percentile", scheme="pairs", seed=0)
+    assert result.samples.shape == (50, 1) and result.low[0] < result.estimate[0] < result.high[0]
+
+
+def test_stimulus_bootstrap_interval_covers_the_truth_about_nominally():
+    """Coverage check of the stimulus bootstrap: model = noisy copy of a fixed 'true'
+    RDM generator; the truth is the population score, approximated by a large n. Loose
+    bound: the percentile interval is known to undercover a little at small n."""
+    rng = np.random.default_rng(9)
+
+    def pair(n):
+        x = rng.normal(size=(n, 4))
+        return squareform(pdist(x + 0.9 * rng.normal(size=(n, 4)))), squareform(pdist(x + 0.9 * rng.normal(size=(n, 4))))
+
+    truth = np.mean([stats.spearmanr(*map(upper_triangle, pair(300))).statistic for _ in range(3)])
+    covered = []
+    for r in range(60):
+        a, b = pair(25)
+        res = bootstrap_ci(a, b, n_bootstrap=200, ci="percentile", seed=r)
+        covered.append(res.low[0] <= truth <= res.high[0])
+    assert np.mean(covered) > 0.75
+
+
+# ------------------------------------------------------------------ partial RSA
+
+
+def partial_from_correlations(vectors):
+    """Closed form: -P_xy / sqrt(P_xx P_yy), P the inverse correlation matrix of the
+    rank vectors (x, y, controls...)."""
+    ranks = np.array([stats.rankdata(v) for v in vectors])
+    precision = np.linalg.inv(np.corrcoef(ranks))
+    return -precision[0, 1] / np.sqrt(precision[0, 0] * precision[1, 1])
+
+
+def test_partial_rsa_is_the_partial_correlation_of_ranks():
+    rng = np.random.default_rng(10)
+    n = 15
+    pixel = random_rdm(rng, n)
+    model = pixel + random_rdm(rng, n)
+    brain = pixel + random_rdm(rng, n)
+    result = partial_rsa(model, brain, pixel, n_permutations=10)
+    x, y, z = map(upper_triangle, (model, brain, pixel))
+    r = [stats.spearmanr(a, b).statistic for a, b in [(x, y), (x, z), (y, z)]]
+    closed = (r[0] - r[1] * r[2]) / np.sqrt((1 - r[1] ** 2) * (1 - r[2] ** 2))
+    assert result.rho[0] == pytest.approx(closed, abs=1e-12)
+    other = random_rdm(rng, n)
+    two = partial_rsa(model, brain, [pixel, other], n_permutations=10)
+    assert two.rho[0] == pytest.approx(partial_from_correlations([x, y, z, upper_triangle(other)]), abs=1e-12)
+
+
+def test_partial_rsa_null_equals_brute_force_with_the_same_permutations():
+    rng = np.random.default_rng(11)
+    n = 11
+    pixel = random_rdm(rng, n)
+    models = [pixel + random_rdm(rng, n) for _ in range(3)]
+    brain = pixel + random_rdm(rng, n)
+    result = partial_rsa(models, brain, pixel, n_permutations=100, seed=5)
+    z = upper_triangle(pixel)
+    brute = [[partial_from_correlations([upper_triangle(m), upper_triangle(permuted(brain, p)), z]) for m in models]
+             for p in permutation_indices(n, 100, 5)]
+    np.testing.assert_allclose(result.null, brute, atol=1e-10)
+    np.testing.assert_allclose(result.p, (1 + (np.array(brute) >= result.rho - 1e-12).sum(0)) / 101)
+    means = result.combine(np.ones((1, 3)) / 3)
+    np.testing.assert_allclose(means.null[:, 0], np.mean(brute, axis=1), atol=1e-10)
+
+
+def test_partial_rsa_null_rate():
+    rng = np.random.default_rng(12)
+    reps = 300
+    ps = [partial_rsa(random_rdm(rng, 10), random_rdm(rng, 10), random_rdm(rng, 10), n_permutations=99, seed=r).p[0]
+          for r in range(reps)]
+    assert abs(np.mean(np.array(ps) <= 0.05) - 0.05) < 3.5 * np.sqrt(0.05 * 0.95 / reps)
+
+
+# ---------------------------------------------------------------- noise ceilings
+
+
+@pytest.mark.parametrize("method, rsa_method", [("spearman", "spearman"), ("pearson", "corr"),
+                                                ("kendall_tau_a", "tau-a")])
+def test_noise_ceiling_equals_rsatoolbox(method, rsa_method):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    from rsatoolbox.inference.noise_ceiling import boot_noise_ceiling
+
+    rng = np.random.default_rng(13)
+    shared = rng.normal(size=(12, 4))
+    subjects = np.stack([squareform(pdist(shared + rng.normal(size=(12, 4)))) for _ in range(4)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lower, upper = boot_noise_ceiling(rsatoolbox.rdm.RDMs(np.stack([squareform(s) for s in subjects])), method=rsa_method)
+    ceiling = noise_ceiling(subjects, method)
+    assert ceiling.lower == pytest.approx(lower, abs=1e-12)
+    assert ceiling.upper == pytest.approx(upper, abs=1e-12)
+    assert ceiling.lower < ceiling.upper
+
+
+def test_split_half_reliability_and_spearman_brown():
+    assert spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert spearman_brown(0.25, factor=4) == pytest.approx(4 / 7)
+    rng = np.random.default_rng(14)
+    signal = rng.normal(size=(20, 6))
+    odd, even = (squareform(pdist(signal + rng.normal(size=(20, 6)))) for _ in range(2))
+    half = split_half_reliability(odd, even)
+    r = stats.spearmanr(upper_triangle(odd), upper_triangle(even)).statistic
+    assert half.r == pytest.approx(r) and half.r_corrected == pytest.approx(2 * r / (1 + r))
+    consistency = inter_subject_consistency(np.stack([odd, even, odd]))
+    assert consistency[0, 1] == pytest.approx(r) and consistency[0, 2] == pytest.approx(1.0)
+
+
+def test_fdr_is_statsmodels_benjamini_hochberg_with_nan_kept_out():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.array([0.001, 0.04, np.nan, 0.03, 0.2, 0.011])
+    keep = ~np.isnan(p)
+    for method in ["fdr_bh", "fdr_by"]:
+        out = fdr(p, method)
+        np.testing.assert_allclose(out[keep], multipletests(p[keep], method=method)[1])
+        assert np.isnan(out[2])

@@ -1,0 +1,17 @@
+from lrrsa.logs import configure_logging
+
+configure_logging(snakemake.log[0])
+
+from pathlib import Path
+
+from lrrsa.data.archives import download_archive
+
+p = snakemake.params
+# The URL and the transport settings are read from the config, not passed as params:
+# params are rerun triggers, and pointing at a mirror after the download must not make
+# Snakemake delete and fetch ~43 GB again. What the file must be (size, md5) is in params.
+settings = snakemake.config["brain_data"]["download"]
+download_archive(
+    settings[f"{p.dataset}_url"], Path(snakemake.output[0]), md5=p.md5, size=p.size, what=p.what,
+    retries=settings["retries"], timeout=settings["timeout"],
+)
