@@ -178,8 +178,6 @@ if RDM_SET:
             array=lambda w: BRAIN["rois"][w.roi][0],
         log:
             log_of("rdms/brain/{roi}/{subject}"),
-        group:
-            "brain_rdms"
         conda:
             "../../envs/analysis.yaml"
         script:

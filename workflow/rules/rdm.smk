@@ -10,8 +10,6 @@ rule compute_model_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/model/{condition}/seed-{seed}/{layer}"),
-    group:
-        "model_rdms"
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -32,8 +30,6 @@ rule compute_brain_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/brain/{roi}/{subject}"),
-    group:
-        "brain_rdms"
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -48,8 +44,6 @@ rule average_brain_rdms:
         results("rdms/brain/{roi}/group.npz"),
     log:
         log_of("rdms/brain/{roi}/group"),
-    group:
-        "brain_rdms"
     conda:
         "../../envs/analysis.yaml"
     script:

@@ -13,8 +13,6 @@ rule score_model:
         method=config["rsa"]["method"],
     log:
         log_of("rsa/scores/{condition}/seed-{seed}"),
-    group:
-        "scores"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
