@@ -20,7 +20,10 @@ from lrrsa.learning_rules.network import angle_degrees, sweep
 from lrrsa.learning_rules.predictive_coding import supervised_energy, relax, unsupervised_energy
 from lrrsa.learning_rules.stdp import Spikes, Window, encode, renormalise_, stdp_update, winners
 from lrrsa.model import Architecture, build_model, load_model, load_rule_state, save_model
-from lrrsa.training import TrainingSettings, configure_torch, epoch_generator, evaluate, to_tensor, train
+from lrrsa.training import (
+    TrainingSettings, augment_batch, channel_statistics, configure_torch, epoch_generator, evaluate, to_tensor,
+    train,
+)
 
 TINY = Architecture(widths=(4, 8), pool_size=2, fc_width=16, n_classes=4)
 CPU = torch.device("cpu")
@@ -365,7 +368,6 @@ def test_a_short_run_on_the_demo_data_lowers_the_training_loss(hyper, demo_data,
     model = build_model(arch, seed=0)
     settings = TrainingSettings(epochs=4, batch_size=16, eval_batch_size=100, seed=0)
     x, y = to_tensor(train_data.images, CPU), torch.from_numpy(train_data.labels)
-    from lrrsa.training import channel_statistics
     model.set_input_normalisation(*channel_statistics(train_data.images))
     before, _ = evaluate(model, x, y, 100)
     history = train(model, hyper, train_data, test_data, settings, CPU, tmp_path / "ck.pt")
@@ -402,6 +404,53 @@ def test_a_killed_run_resumes_to_the_same_weights(hyper, tmp_path, monkeypatch):
         assert torch.equal(a, b), name
     columns = [c for c in expected.columns if c != "seconds"]
     assert expected[columns].equals(history[columns])
+
+
+def test_augmentation_is_a_seeded_crop_of_the_padded_image_and_a_flip(tmp_path):
+    images = torch.rand(6, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    out = augment_batch(images, torch.Generator().manual_seed(1), padding=2)
+    again = augment_batch(images, torch.Generator().manual_seed(1), padding=2)
+    assert torch.equal(out, again) and out.shape == images.shape
+    padded = F.pad(images, (2, 2, 2, 2))
+    for image, result in zip(padded, out):
+        crops = [image[:, r : r + 8, c : c + 8] for r in range(5) for c in range(5)]
+        assert any(torch.equal(result, crop) or torch.equal(result, crop.flip(-1)) for crop in crops)
+    model, data = build_model(TINY, seed=0), coloured_squares(4, 0)
+    settings = TrainingSettings(epochs=1, batch_size=8, eval_batch_size=50, seed=0, augment=True)
+    history = train(model, {"rule": "backprop", **OPT}, data, data, settings, CPU, tmp_path / "ckpt.pt")
+    assert history["train_loss"].notna().iloc[1]
+
+
+def test_plain_average_pool_equals_the_adaptive_pool_the_cuda_path_replaces():
+    """ConvNet.pool computes the adaptive pool as a plain one where a CUDA backward may
+    follow (the adaptive pool's is nondeterministic there): the two are the same map."""
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    grad = torch.randn(2, 3, 4, 4)
+    plain = F.avg_pool2d(x, 2)
+    adaptive = F.adaptive_avg_pool2d(x, 4)
+    torch.testing.assert_close(plain, adaptive)
+    torch.testing.assert_close(torch.autograd.grad(plain, x, grad)[0], torch.autograd.grad(adaptive, x, grad)[0])
+
+
+def test_paper_config_has_the_papers_rule_settings():
+    import yaml
+
+    from conftest import REPO
+    from lrrsa.config import load_schema, validate_config
+
+    config = validate_config(yaml.safe_load((REPO / "config/config.yaml").read_text()),
+                             load_schema(REPO / "workflow/schemas/config.schema.yaml"))
+    c = config["conditions"]
+    assert set(c) == {"untrained", "bp", "fa", "pc", "pc_supervised", "stdp"}
+    assert (c["fa"]["rule"], c["fa"]["optimizer"], c["fa"]["lr"], c["fa"]["momentum"], c["fa"]["weight_decay"],
+            c["fa"]["schedule"]) == ("feedback_alignment", "sgd", 5e-4, 0.9, 1e-4, "cosine")
+    for name, variant in (("pc", "unsupervised_conv"), ("pc_supervised", "supervised")):
+        assert (c[name]["rule"], c[name]["variant"], c[name]["inference_steps"], c[name]["inference_rate"]) == (
+            "predictive_coding", variant, 10, 0.02)
+    s = c["stdp"]
+    assert (s["coding"], s["time_steps"], s["a_plus"], s["a_minus"], s["tau_plus"], s["tau_minus"], s["lr"]) == (
+        "poisson", 10, 0.003, 0.003, 20.0, 20.0, 5e-4)
+    assert config["training"]["augment"] is False
 
 
 def test_registry_has_the_rules():

@@ -88,7 +88,10 @@ def write_encrypted_zip(path: Path, files: dict[str, bytes], password: str) -> N
     out, central = bytearray(), bytearray()
     for name, data in files.items():
         crc = zlib.crc32(data) & 0xFFFFFFFF
-        payload = _ZipCrypto(password.encode()).encrypt(os.urandom(11) + bytes([crc >> 24]) + data)
+        # Fixed header bytes: with random ones, a wrong password passes ZipCrypto's
+        # one-byte check 1 time in 256 and the tests of it would be flaky.
+        header = hashlib.sha256(name.encode()).digest()[:11]
+        payload = _ZipCrypto(password.encode()).encrypt(header + bytes([crc >> 24]) + data)
         raw = name.encode()
         offset = len(out)
         out += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0x1, 0, 0, 0x21, crc, len(payload), len(data), len(raw), 0)
