@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lrrsa.rdm_io import load_rdm
+from lrrsa.rdm_io import load_matching, load_rdm
 from lrrsa.rsa import (
     bootstrap_ci, fdr, inter_subject_consistency, mantel_pvalues, noise_ceiling, partial_rsa, permutation_test,
     rsa_score, split_half_reliability,
@@ -53,13 +53,7 @@ def _condition_pairs(conditions: Sequence[str]) -> list[tuple[int, int]]:
 
 
 def _load_all(paths: Sequence[Path], stimuli: Sequence[str]) -> np.ndarray:
-    rdms = []
-    for path in paths:
-        matrix, ids = load_rdm(path)
-        if list(ids) != list(stimuli):
-            raise ValueError(f"{path}: its stimuli differ from the brain RDM's (order or ids)")
-        rdms.append(matrix)
-    return np.stack(rdms)
+    return np.stack(load_matching(paths, stimuli))
 
 
 def roi_tests(
