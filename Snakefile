@@ -25,7 +25,9 @@ include: "workflow/rules/activations.smk"
 include: "workflow/rules/rdm.smk"
 include: "workflow/rules/rsa.smk"
 include: "workflow/rules/stats.smk"
+include: "workflow/rules/models.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
-from lrrsa.figures import plot_rsa_by_roi
+from lrrsa.figures.results import plot_rsa_by_roi
 from lrrsa.rdm_io import save_rdm
 from lrrsa.scoring import score_model, summarise
 

@@ -238,5 +238,7 @@ def all_outputs():
         results("rsa/scores.tsv"),
         results("stats/summary.tsv"),
         *[results(f"stats/{table}.tsv") for table in ["pairwise", "partial", "noise_ceiling", "subjects", "layers"]],
-        results("figures/rsa_by_roi.png"),
+        *model_outputs(),  # models.smk
+        *figure_outputs(),  # figures.smk
+        *report_outputs(),  # report.smk
     ]

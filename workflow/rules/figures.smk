@@ -23,3 +23,7 @@ rule plot_rsa_by_roi:
         "../../envs/plots.yaml"
     script:
         "../scripts/plot_rsa_by_roi.py"
+
+
+def figure_outputs():
+    return [results("figures/rsa_by_roi.png")]

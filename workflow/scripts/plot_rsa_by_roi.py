@@ -4,7 +4,7 @@ configure_logging(snakemake.log[0])
 
 import pandas as pd
 
-from lrrsa.figures import plot_rsa_by_roi
+from lrrsa.figures.results import plot_rsa_by_roi
 
 scores = pd.read_csv(snakemake.input[0], sep="\t")
 figure = plot_rsa_by_roi(scores, snakemake.params.layer_map, snakemake.params.conditions)

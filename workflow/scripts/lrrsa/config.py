@@ -85,6 +85,9 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
                 f"config key rsa.layer_map.{roi}: layer {layer!r} is not in activations.layers"
             )
     problems += _brain_data_problems(config["brain_data"])
+    filter_seed = config["figures"]["filter_seed"]
+    if filter_seed is not None and filter_seed not in config["seeds"]:
+        problems.append(f"config key figures.filter_seed: {filter_seed} is not one of seeds {config['seeds']}")
     training = config["training_data"]
     if training["source"] == "image_folder" and not training["path"]:
         problems.append("config key training_data.path: required when training_data.source is image_folder")

@@ -1,33 +1,15 @@
-"""Figures. Functions take data frames and return matplotlib figures, so tests can
-check what is drawn; colours per condition are the same in every figure."""
+"""Figures of the RSA results (scores and statistics tables)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")  # headless: jobs run on clusters without a display
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from lrrsa.scoring import mapped_scores  # noqa: E402
-
-CONDITION_COLOURS = {
-    "untrained": "#8c8c8c",
-    "bp": "#1f77b4",
-    "fa": "#ff7f0e",
-    "pc": "#2ca02c",
-    "pc_supervised": "#17becf",
-    "stdp": "#9467bd",
-}
-
-
-def condition_palette(conditions: Sequence[str]) -> dict[str, str]:
-    """Fixed colours for the study's conditions; others get distinct extra colours."""
-    extra = iter(sns.color_palette("dark", 10).as_hex())
-    return {c: CONDITION_COLOURS.get(c) or next(extra) for c in conditions}
+from lrrsa.figures.style import condition_palette
+from lrrsa.scoring import mapped_scores
 
 
 def plot_rsa_by_roi(scores: pd.DataFrame, layer_map: Mapping[str, str], conditions: Sequence[str]) -> plt.Figure:

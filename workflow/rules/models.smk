@@ -1,0 +1,5 @@
+# Model inspection: the architecture, training dynamics, conv1 filters.
+
+
+def model_outputs():
+    return []
