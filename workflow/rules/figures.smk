@@ -1,4 +1,11 @@
-# Figures, each with a caption for the report.
+# Figures of the results, each one rule writing PNG (report) and PDF (papers), with a caption.
+
+
+def figure_outputs():
+    return [*rsa_figure_outputs(), *statistics_figure_outputs()]
+
+
+# ---- RSA results: main figure, hierarchy, seeds, layer x ROI, noise-ceiling normalised ----
 
 
 rule plot_rsa_by_roi:
@@ -25,5 +32,12 @@ rule plot_rsa_by_roi:
         "../scripts/plot_rsa_by_roi.py"
 
 
-def figure_outputs():
+def rsa_figure_outputs():
     return [results("figures/rsa_by_roi.png")]
+
+
+# ---- statistics: pairwise comparisons, subject level, partial RSA ----
+
+
+def statistics_figure_outputs():
+    return []
