@@ -13,7 +13,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from conftest import REPO
+from conftest import REPO, rule_blocks
 
 SCRIPTS = REPO / "workflow" / "scripts"
 # Import name -> conda-forge package name, where they differ.
@@ -22,19 +22,15 @@ CONDA_NAME = {"torch": "pytorch", "PIL": "pillow", "yaml": "pyyaml", "tables": "
 PIP_NAME = {"pytorch": "torch", "pytables": "tables", "pyyaml": "pyyaml"}
 
 
-def rules() -> dict[str, dict[str, str]]:
+def rules() -> dict[str, dict[str, Path]]:
     """rule name -> {"conda": env file, "script": script file}, read from the rule files."""
     found = {}
-    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        # Rules may be indented (defined under an `if`); their directives sit deeper.
-        for block in re.split(r"^(?=[ \t]*rule \w+:)", smk.read_text(), flags=re.M):
-            if not (name := re.match(r"[ \t]*rule (\w+):", block)):
-                continue
-            entry = {}
-            for directive in ("conda", "script"):
-                if match := re.search(rf"^[ \t]+{directive}:\s*\n\s+\"([^\"]+)\"", block, re.M):
-                    entry[directive] = (smk.parent / match.group(1)).resolve()
-            found[name.group(1)] = entry
+    for name, (smk, block) in rule_blocks().items():
+        entry = {}
+        for directive in ("conda", "script"):
+            if match := re.search(rf"^[ \t]+{directive}:\s*\n\s+\"([^\"]+)\"", block, re.M):
+                entry[directive] = (smk.parent / match.group(1)).resolve()
+        found[name] = entry
     return found
 
 
@@ -73,12 +69,12 @@ def third_party_imports(script: Path) -> set[str]:
 
 
 def env_packages(env: Path) -> dict[str, str]:
-    """conda package -> version spec ('' when unpinned), python excluded."""
+    """conda package -> pinned version ('' when not pinned to one release), python excluded."""
     packages = {}
     for dep in yaml.safe_load(env.read_text())["dependencies"]:
-        name, _, version = re.match(r"([A-Za-z0-9_.-]+)\s*(=+|>=)?\s*(.*)", dep).groups()
+        name, operator, version = re.match(r"([A-Za-z0-9_.-]+)\s*(=+|>=|<=|>|<|!=)?\s*(.*)", dep).groups()
         if name != "python":
-            packages[name] = version
+            packages[name] = version if operator in ("=", "==") else ""
     return packages
 
 
@@ -111,7 +107,7 @@ def test_env_pins_agree_with_pyproject(env):
         for r in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     }
     for package, version in env_packages(env).items():
-        assert version, f"{env.name}: {package} is not pinned"
+        assert version, f"{env.name}: {package} is not pinned to a release (name=X.Y)"
         pip = PIP_NAME.get(package, package).lower()
         assert pip in requirements, f"{env.name}: {package} is not a dependency in pyproject.toml"
         assert requirements[pip].specifier.contains(version + ".0", prereleases=True) or \

@@ -61,11 +61,15 @@ def test_summary_reads_the_mapped_layer_of_the_group_rdm():
 
 
 def test_main_figure_draws_one_bar_per_roi_and_condition():
+    """The seed mean of the mapped layer's group scores (the summary's rho_mean); the
+    full main figure (intervals, ceiling, marks) is tested in test_figures_results.py."""
     fig = plot_rsa_by_roi(known_scores(), LAYER_MAP, ["untrained", "bp"])
     ax = fig.axes[0]
-    bars = [p for p in ax.patches if p.get_height() != 0]
-    assert len(bars) == 4
-    assert sorted(round(b.get_height(), 6) for b in bars) == [0.1, 0.1, 0.3, 0.3]
+    summary = summarise(known_scores(), LAYER_MAP, ["untrained", "bp"])
+    bars = {c.get_label(): [b.get_height() for b in c] for c in ax.containers}
+    assert list(bars) == ["untrained", "bp"]
+    for condition, heights in bars.items():
+        assert heights == pytest.approx(summary[summary["condition"] == condition]["rho_mean"].tolist())
     assert [t.get_text() for t in ax.get_xticklabels()] == ["V1\n(conv1)", "IT\n(fc1)"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["untrained", "bp"]
-    assert "rho" in ax.get_ylabel()
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["untrained", "bp"]
+    assert "Spearman ρ" in ax.get_ylabel()

@@ -317,3 +317,79 @@ def test_fdr_is_statsmodels_benjamini_hochberg_with_nan_kept_out():
         out = fdr(p, method)
         np.testing.assert_allclose(out[keep], multipletests(p[keep], method=method)[1])
         assert np.isnan(out[2])
+
+
+# ---------------------------------------------------- noise ceiling of the group RDM
+
+
+def test_group_noise_ceiling_closed_form():
+    from lrrsa.stats import group_noise_ceiling
+
+    # Pearson: r = 0.5 for 3 subjects -> R = 1.5 / 2 = 0.75; upper sqrt(0.75).
+    assert group_noise_ceiling(0.5, 3, "pearson") == pytest.approx((0.75, np.sqrt(0.75)))
+    # Spearman: the same through rho_s = (6 / pi) asin(r / 2) on both sides.
+    r = 0.4
+    rho_s = 6 / np.pi * np.arcsin(r / 2)
+    big_r = 4 * r / (1 + 3 * r)
+    assert group_noise_ceiling(rho_s, 4, "spearman") == pytest.approx(
+        (6 / np.pi * np.arcsin(big_r / 2), 6 / np.pi * np.arcsin(np.sqrt(big_r) / 2)))
+    # Kendall: tau = (2 / pi) asin(r).
+    tau = 2 / np.pi * np.arcsin(r)
+    assert group_noise_ceiling(tau, 4, "kendall") == pytest.approx(
+        (2 / np.pi * np.arcsin(big_r), 2 / np.pi * np.arcsin(np.sqrt(big_r))))
+    assert group_noise_ceiling(-0.1, 3, "pearson") == (0.0, 0.0)
+    assert np.isnan(group_noise_ceiling(0.5, 1, "pearson")).all()
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson", "kendall"])
+@pytest.mark.parametrize("n_subjects, noise", [(3, 1.0), (5, 1.5)])
+def test_group_noise_ceiling_matches_a_simulation_with_a_known_true_rdm(method, n_subjects, noise):
+    """Subject RDM = true RDM + independent noise. The estimate from the subjects alone
+    equals, on average, the true RDM's score against the group RDM (upper) and the
+    score of an independent group of as many subjects (lower)."""
+    from lrrsa.comparators import compare_vectors
+    from lrrsa.stats import group_noise_ceiling
+
+    rng = np.random.default_rng(21)
+    m, reps = 60 * 59 // 2, 30
+    estimates, truth = [], []
+    for _ in range(reps):
+        true = rng.normal(size=m)
+        subjects = true + noise * rng.normal(size=(n_subjects, m))
+        replication = true + noise * rng.normal(size=(n_subjects, m))
+        consistency = inter_subject_consistency(np.stack([squareform(v) for v in subjects]), method)
+        estimates.append(group_noise_ceiling(consistency[np.triu_indices(n_subjects, 1)].mean(), n_subjects, method))
+        group = subjects.mean(axis=0)
+        truth.append([compare_vectors(replication.mean(axis=0), group, method).rho,
+                      compare_vectors(true, group, method).rho])
+    estimate, truth = np.mean(estimates, axis=0), np.mean(truth, axis=0)
+    np.testing.assert_allclose(estimate, truth, atol=0.006)
+    assert truth[0] < truth[1]
+
+
+def test_noise_ceiling_table_has_a_group_row(tmp_path):
+    from lrrsa.rdm_io import save_rdm
+    from lrrsa.stats import group_noise_ceiling, noise_ceiling_table
+
+    rng = np.random.default_rng(22)
+    stimuli = [f"s{i}" for i in range(15)]
+    shared = rng.normal(size=(15, 5))
+    subjects = ["sub-01", "sub-02", "sub-03"]
+    rdms = [squareform(pdist(shared + rng.normal(size=(15, 5)))) for _ in subjects]
+    for s, r in zip(subjects, rdms):
+        save_rdm(tmp_path / f"{s}.npz", r, stimuli)
+    odd = np.stack([squareform(pdist(shared[:6] + rng.normal(size=(6, 5)))) for _ in subjects])
+    even = np.stack([squareform(pdist(shared[:6] + rng.normal(size=(6, 5)))) for _ in subjects])
+    np.savez(tmp_path / "split.npz", odd=odd, even=even, stimuli=np.array(stimuli[:6]), subjects=np.array(subjects))
+    table = noise_ceiling_table({"V1": {s: tmp_path / f"{s}.npz" for s in subjects}}, {"V1": tmp_path / "split.npz"},
+                                "spearman")
+    assert table["subject"].tolist() == [*subjects, "mean", "group"]
+    group = table.set_index("subject").loc["group"]
+    pairs = [stats.spearmanr(upper_triangle(rdms[a]), upper_triangle(rdms[b])).statistic
+             for a, b in [(0, 1), (0, 2), (1, 2)]]
+    assert group["inter_subject_rho"] == pytest.approx(np.mean(pairs))
+    assert (group["lower"], group["upper"]) == pytest.approx(group_noise_ceiling(np.mean(pairs), 3, "spearman"))
+    half = split_half_reliability(odd.mean(axis=0), even.mean(axis=0))
+    assert group["split_half_r"] == pytest.approx(half.r)
+    assert group["split_half_r_corrected"] == pytest.approx(half.r_corrected)
+    assert group["lower"] < group["upper"]

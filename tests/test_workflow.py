@@ -36,6 +36,10 @@ TINY = {
     "stats": {"n_permutations": 999, "n_bootstrap": 100},
 }
 LAYERS = ["conv1", "conv2", "conv3", "fc1", "fc2"]
+FIGURES = ["architecture", "training_dynamics", "filters", "rsa_by_roi", "hierarchy", "seeds", "layer_heatmap",
+           "noise_normalised", "pairwise", "subjects", "partial"]
+# The figures drawn from the RSA scores and statistics tables.
+RESULT_FIGURES = {f"plot_{name}" for name in FIGURES[3:]}
 
 
 def snakemake(workdir: Path, *args: str, config: str = "tiny.yaml") -> subprocess.CompletedProcess:
@@ -109,12 +113,21 @@ def test_group_rdm_is_the_mean_of_the_subject_rdms(tiny_run):
     np.testing.assert_allclose(np.load(rdms / "group.npz")["rdm"], (subjects[0] + subjects[1]) / 2)
 
 
-def test_summary_and_figure(tiny_run):
+def test_summary_table(tiny_run):
     summary = pd.read_csv(tiny_run / "results/tiny/stats/summary.tsv", sep="\t")
     assert summary[["roi", "layer"]].drop_duplicates().values.tolist() == [["V1", "conv1"], ["LOC", "conv3"], ["IT", "fc1"]]
     assert (summary["n_seeds"] == 2).all()
-    image = np.asarray(Image.open(tiny_run / "results/tiny/figures/rsa_by_roi.png").convert("L"))
-    assert image.std() > 10, "the figure is blank"
+    markdown = (tiny_run / "results/tiny/stats/summary.md").read_text()
+    assert all(f"| {roi} ({layer})" in markdown for roi, layer in [("V1", "conv1"), ("LOC", "conv3"), ("IT", "fc1")])
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_is_drawn_as_png_and_pdf(tiny_run, name):
+    figures = tiny_run / "results/tiny/figures"
+    image = np.asarray(Image.open(figures / f"{name}.png").convert("L"))
+    assert image.shape[0] > 300 and image.std() > 10, "the figure is blank"
+    pdf = (figures / f"{name}.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 5000
 
 
 def test_nothing_left_to_do_after_a_run(tiny_run):
@@ -130,9 +143,10 @@ def test_changing_bp_lr_reruns_only_bp_and_what_depends_on_it(tiny_run):
     assert sorted(w for r, w in jobs if r == "train_model") == ["condition=bp, seed=1", "condition=bp, seed=2"]
     assert all("condition=untrained" not in w for _, w in jobs)
     assert rules == {"train_model", "extract_activations", "compute_model_rdm", "score_model",
-                     "collect_scores", "summarise_scores", "plot_rsa_by_roi", "all",
+                     "collect_scores", "summarise_scores", "all",
                      "run_roi_tests", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores",
-                     "select_layers"}
+                     "select_layers", "render_summary_table", "record_config", *RESULT_FIGURES,
+                     "plot_training_dynamics", "analyse_filters", "plot_filters"}
 
 
 def test_changing_the_fdr_family_reruns_only_the_tables(tiny_run):
@@ -140,7 +154,9 @@ def test_changing_the_fdr_family_reruns_only_the_tables(tiny_run):
     edited["stats"]["fdr"] = {"family": "per_roi"}
     write_config(tiny_run, edited, "fdr.yaml")
     rules = {rule for rule, _ in planned_jobs(snakemake(tiny_run, "-n", config="fdr.yaml"))}
-    assert rules == {"summarise_scores", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores", "all"}
+    assert rules == {"summarise_scores", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores", "all",
+                     "render_summary_table", "record_config",
+                     "plot_rsa_by_roi", "plot_pairwise", "plot_subjects", "plot_partial"}
 
 
 def test_statistics_tables(tiny_run):
@@ -162,7 +178,7 @@ def test_statistics_tables(tiny_run):
     partial = read("partial")
     assert len(partial) == 3 * 2 and partial["rho_partial_mean"].between(-1, 1).all() and (partial["control"] == "pixel").all()
     ceiling = read("noise_ceiling")
-    assert len(ceiling) == 3 * 3 and (ceiling["lower"] <= ceiling["upper"] + 1e-12).all()
+    assert len(ceiling) == 3 * 4 and (ceiling["lower"] <= ceiling["upper"] + 1e-12).all()  # 2 subjects, mean, group
     assert ceiling["split_half_r_corrected"].notna().all() and (ceiling["n_split_half_stimuli"] == 4).all()
     subjects = read("subjects")
     assert len(subjects) == 3 * 2 * 3 and subjects.loc[subjects["subject"] == "mean", "nc_upper"].notna().all()
@@ -180,12 +196,16 @@ def test_a_single_target_builds_only_what_it_needs(tmp_path):
     assert rules.isdisjoint({"summarise_scores", "plot_rsa_by_roi", "compute_pixel_rdm", "all"})
 
 
-def test_report_has_the_figure_with_its_caption(tiny_run):
+def test_report_has_every_figure_table_and_the_run_record(tiny_run):
     result = snakemake(tiny_run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tiny_run / "report.html").read_text()
-    assert "rsa_by_roi.png" in html and "Model-brain RSA per ROI and condition" in html
-    assert "pairwise.tsv" in html and "Condition comparisons" in html
+    for name in [*(f"{figure}.png" for figure in FIGURES), "summary.md", "pairwise.tsv", "noise_ceiling.tsv",
+                 "architecture.tsv", "filters.tsv", "config.yaml", "software.tsv"]:
+        assert name in html, name
+    for category in ["1. Study", "2. Training", "3. RSA", "4. Statistics"]:
+        assert category in html, category
+    assert "Main result: model-brain RSA per ROI" in html and "Condition comparisons" in html
 
 
 def test_lint_is_clean(tmp_path):

@@ -230,15 +230,26 @@ def split_half_rdms():
     return [] if RDM_SET else [results(f"rdms/brain_split/{roi}.npz") for roi in ROIS]
 
 
+# Figures, one rule each (PNG for the report, PDF for papers), by the rule file that draws them.
+FIGURES = [
+    "architecture", "training_dynamics", "filters",  # models.smk
+    "rsa_by_roi", "hierarchy", "seeds", "layer_heatmap", "noise_normalised",  # figures.smk, RSA results
+    "pairwise", "subjects", "partial",  # figures.smk, statistics
+]
+
+
 def all_outputs():
     return [
         *expand(results("models/{condition}/seed-{seed}/history.tsv"), condition=CONDITIONS, seed=SEEDS),
+        results("models/architecture.tsv"),
         results("rdms/pixel.npz"),
         *brain_reports(),
         results("rsa/scores.tsv"),
-        results("stats/summary.tsv"),
-        *[results(f"stats/{table}.tsv") for table in ["pairwise", "partial", "noise_ceiling", "subjects", "layers"]],
-        *model_outputs(),  # models.smk
-        *figure_outputs(),  # figures.smk
-        *report_outputs(),  # report.smk
+        *[results(f"stats/{table}.tsv") for table in ["summary", "pairwise", "partial", "noise_ceiling", "subjects",
+                                                       "layers", "filters"]],
+        results("stats/summary.md"),
+        *([results("stats/paper_comparison.tsv")] if config["paper_comparison"] else []),
+        *expand(results("figures/{name}.{ext}"), name=FIGURES, ext=["png", "pdf"]),
+        results("report/config.yaml"),
+        results("report/software.tsv"),
     ]

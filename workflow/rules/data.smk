@@ -8,6 +8,10 @@ rule make_demo_training_images:
         demo=config["demo"],
     log:
         "resources/logs/demo/training_images.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -22,6 +26,10 @@ rule make_demo_brain_dataset:
         subjects=SUBJECTS,
     log:
         "resources/logs/demo/things.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -36,6 +44,10 @@ rule download_cifar10:
         md5=config["training_data"]["md5"],
     log:
         "resources/logs/cifar10/download.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=120,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -55,6 +67,10 @@ rule prepare_training_set:
         seed=config["training_data"]["seed"],
     log:
         log_of("data/training_set"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -77,6 +93,10 @@ if DOWNLOAD_BETAS:
             md5=BRAIN["download"]["betas_md5"],
         log:
             "resources/logs/things-fmri/download.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=1440,
         localrule: True
         conda:
             "../../envs/analysis.yaml"
@@ -96,6 +116,10 @@ if DOWNLOAD_IMAGES:
             md5=BRAIN["download"]["images_md5"],
         log:
             "resources/logs/things-images/download.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=600,
         localrule: True
         conda:
             "../../envs/analysis.yaml"
@@ -117,6 +141,7 @@ if EXTRACT_BETAS:
             kinds=["metadata"],
         log:
             "resources/logs/things-fmri/extract/{subject}_metadata.log",
+        threads: 1
         resources:
             mem_mb=1000,
             runtime=30,
@@ -134,6 +159,7 @@ if EXTRACT_BETAS:
             kinds=["response"],
         log:
             "resources/logs/things-fmri/extract/{subject}_responses.log",
+        threads: 1
         resources:
             mem_mb=1000,
             runtime=120,
@@ -160,6 +186,10 @@ if RDM_SET:
             stimulus_list=BRAIN["stimulus_list"],
         log:
             log_of("data/stimuli"),
+        threads: 1
+        resources:
+            mem_mb=lambda wildcards, attempt: 4000 * attempt,
+            runtime=lambda wildcards, attempt: 30 * attempt,
         conda:
             "../../envs/analysis.yaml"
         script:
@@ -178,6 +208,10 @@ if RDM_SET:
             array=lambda w: BRAIN["rois"][w.roi][0],
         log:
             log_of("rdms/brain/{roi}/{subject}"),
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
         conda:
             "../../envs/analysis.yaml"
         script:
@@ -198,6 +232,10 @@ else:
             stimulus_list=BRAIN["stimulus_list"],
         log:
             log_of("data/stimuli"),
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
         conda:
             "../../envs/analysis.yaml"
         script:
@@ -215,6 +253,10 @@ else:
             min_nc_testset=BRAIN["min_nc_testset"],
         log:
             log_of("data/roi_voxels"),
+        threads: 1
+        resources:
+            mem_mb=lambda wildcards, attempt: 4000 * attempt,
+            runtime=lambda wildcards, attempt: 20 * attempt,
         conda:
             "../../envs/analysis.yaml"
         script:
@@ -234,6 +276,7 @@ if EXTRACT_IMAGES:
             password=BRAIN["download"]["images_password"],
         log:
             log_of("data/images"),
+        threads: 1
         resources:
             mem_mb=1000,
             runtime=120,

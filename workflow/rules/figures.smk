@@ -1,25 +1,28 @@
 # Figures of the results, each one rule writing PNG (report) and PDF (papers), with a caption.
 
 
-def figure_outputs():
-    return [*rsa_figure_outputs(), *statistics_figure_outputs()]
-
-
 # ---- RSA results: main figure, hierarchy, seeds, layer x ROI, noise-ceiling normalised ----
 
 
 rule plot_rsa_by_roi:
     input:
-        results("rsa/scores.tsv"),
+        scores=results("rsa/scores.tsv"),
+        summary=results("stats/summary.tsv"),
+        noise_ceiling=results("stats/noise_ceiling.tsv"),
     output:
         report(
             results("figures/rsa_by_roi.png"),
             caption="../report/rsa_by_roi.rst",
-            category="Figures",
+            category="3. RSA",
+            subcategory="Figures",
         ),
+        results("figures/rsa_by_roi.pdf"),
     params:
         layer_map=config["rsa"]["layer_map"],
         conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+        ci_level=config["stats"]["ci_level"],
+        fdr=config["stats"]["fdr"],
     log:
         log_of("figures/rsa_by_roi"),
     threads: 1
@@ -32,12 +35,194 @@ rule plot_rsa_by_roi:
         "../scripts/plot_rsa_by_roi.py"
 
 
-def rsa_figure_outputs():
-    return [results("figures/rsa_by_roi.png")]
+rule plot_hierarchy:
+    input:
+        scores=results("rsa/scores.tsv"),
+    output:
+        report(
+            results("figures/hierarchy.png"),
+            caption="../report/hierarchy.rst",
+            category="3. RSA",
+            subcategory="Figures",
+        ),
+        results("figures/hierarchy.pdf"),
+    params:
+        layer_map=config["rsa"]["layer_map"],
+        conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+    log:
+        log_of("figures/hierarchy"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_hierarchy.py"
+
+
+rule plot_seeds:
+    input:
+        scores=results("rsa/scores.tsv"),
+    output:
+        report(
+            results("figures/seeds.png"),
+            caption="../report/seeds.rst",
+            category="3. RSA",
+            subcategory="Figures",
+        ),
+        results("figures/seeds.pdf"),
+    params:
+        layer_map=config["rsa"]["layer_map"],
+        conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+    log:
+        log_of("figures/seeds"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_seeds.py"
+
+
+rule plot_layer_heatmap:
+    input:
+        layers=results("stats/layers.tsv"),
+    output:
+        report(
+            results("figures/layer_heatmap.png"),
+            caption="../report/layer_heatmap.rst",
+            category="3. RSA",
+            subcategory="Figures",
+        ),
+        results("figures/layer_heatmap.pdf"),
+    params:
+        conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+    log:
+        log_of("figures/layer_heatmap"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_layer_heatmap.py"
+
+
+rule plot_noise_normalised:
+    input:
+        scores=results("rsa/scores.tsv"),
+        noise_ceiling=results("stats/noise_ceiling.tsv"),
+    output:
+        report(
+            results("figures/noise_normalised.png"),
+            caption="../report/noise_normalised.rst",
+            category="4. Statistics",
+            subcategory="Figures",
+        ),
+        results("figures/noise_normalised.pdf"),
+    params:
+        layer_map=config["rsa"]["layer_map"],
+        conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+    log:
+        log_of("figures/noise_normalised"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_noise_normalised.py"
 
 
 # ---- statistics: pairwise comparisons, subject level, partial RSA ----
 
 
-def statistics_figure_outputs():
-    return []
+rule plot_pairwise:
+    input:
+        results("stats/pairwise.tsv"),
+    output:
+        report(
+            results("figures/pairwise.png"),
+            caption="../report/pairwise_figure.rst",
+            category="4. Statistics",
+            subcategory="Figures",
+        ),
+        results("figures/pairwise.pdf"),
+    params:
+        conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+        fdr=config["stats"]["fdr"],
+        ci={key: config["stats"][key] for key in ["ci_level", "ci_method", "bootstrap_scheme"]},
+    log:
+        log_of("figures/pairwise"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_pairwise.py"
+
+
+rule plot_subjects:
+    input:
+        results("stats/subjects.tsv"),
+    output:
+        report(
+            results("figures/subjects.png"),
+            caption="../report/subjects_figure.rst",
+            category="4. Statistics",
+            subcategory="Figures",
+        ),
+        results("figures/subjects.pdf"),
+    params:
+        conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+        fdr=config["stats"]["fdr"],
+    log:
+        log_of("figures/subjects"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_subjects.py"
+
+
+rule plot_partial:
+    input:
+        results("stats/partial.tsv"),
+    output:
+        report(
+            results("figures/partial.png"),
+            caption="../report/partial_figure.rst",
+            category="4. Statistics",
+            subcategory="Figures",
+        ),
+        results("figures/partial.pdf"),
+    params:
+        conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+        fdr=config["stats"]["fdr"],
+    log:
+        log_of("figures/partial"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_partial.py"

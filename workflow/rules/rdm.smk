@@ -10,6 +10,10 @@ rule compute_model_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/model/{condition}/seed-{seed}/{layer}"),
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        runtime=lambda wildcards, attempt: 15 * attempt,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -30,6 +34,10 @@ rule compute_brain_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/brain/{roi}/{subject}"),
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -44,6 +52,10 @@ rule average_brain_rdms:
         results("rdms/brain/{roi}/group.npz"),
     log:
         log_of("rdms/brain/{roi}/group"),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -62,6 +74,10 @@ rule compute_pixel_rdm:
         metric=config["rdm"]["metric"],
     log:
         log_of("rdms/pixel"),
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
     conda:
         "../../envs/analysis.yaml"
     script:

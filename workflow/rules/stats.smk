@@ -40,7 +40,8 @@ rule summarise_scores:
         report(
             results("stats/summary.tsv"),
             caption="../report/summary.rst",
-            category="Tables",
+            category="3. RSA",
+            subcategory="Tables",
         ),
     params:
         layer_map=config["rsa"]["layer_map"],
@@ -68,7 +69,8 @@ rule compare_conditions:
         report(
             results("stats/pairwise.tsv"),
             caption="../report/pairwise.rst",
-            category="Tables",
+            category="4. Statistics",
+            subcategory="Tables",
         ),
     params:
         rois=STATS_ROIS,
@@ -95,7 +97,8 @@ rule tabulate_partial_rsa:
         report(
             results("stats/partial.tsv"),
             caption="../report/partial.rst",
-            category="Tables",
+            category="4. Statistics",
+            subcategory="Tables",
         ),
     params:
         rois=STATS_ROIS,
@@ -123,7 +126,8 @@ rule estimate_noise_ceiling:
         report(
             results("stats/noise_ceiling.tsv"),
             caption="../report/noise_ceiling.rst",
-            category="Tables",
+            category="4. Statistics",
+            subcategory="Tables",
         ),
     params:
         rois=ROIS,
@@ -151,7 +155,8 @@ rule tabulate_subject_scores:
         report(
             results("stats/subjects.tsv"),
             caption="../report/subjects.rst",
-            category="Tables",
+            category="4. Statistics",
+            subcategory="Tables",
         ),
     params:
         rois=STATS_ROIS,
@@ -180,7 +185,8 @@ rule select_layers:
         report(
             results("stats/layers.tsv"),
             caption="../report/layers.rst",
-            category="Tables",
+            category="3. RSA",
+            subcategory="Tables",
         ),
     params:
         models=[[c, s, layer] for c in CONDITIONS for s in SEEDS for layer in LAYERS],

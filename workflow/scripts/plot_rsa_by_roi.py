@@ -2,10 +2,14 @@ from lrrsa.logs import configure_logging
 
 configure_logging(snakemake.log[0])
 
-import pandas as pd
+from lrrsa.figures.results import CEILING_COLUMNS, SCORE_COLUMNS, SUMMARY_COLUMNS, plot_rsa_by_roi, read_table
+from lrrsa.figures.style import save_figure
 
-from lrrsa.figures.results import plot_rsa_by_roi
-
-scores = pd.read_csv(snakemake.input[0], sep="\t")
-figure = plot_rsa_by_roi(scores, snakemake.params.layer_map, snakemake.params.conditions)
-figure.savefig(snakemake.output[0], dpi=200)
+p = snakemake.params
+figure = plot_rsa_by_roi(
+    read_table(snakemake.input.scores, SCORE_COLUMNS), p.layer_map, p.conditions,
+    summary=read_table(snakemake.input.summary, SUMMARY_COLUMNS),
+    ceiling=read_table(snakemake.input.noise_ceiling, CEILING_COLUMNS), method=p.method, ci_level=p.ci_level,
+    corrected=p.fdr["family"] != "none",
+)
+save_figure(figure, snakemake.output)

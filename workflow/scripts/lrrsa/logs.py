@@ -18,6 +18,8 @@ def configure_logging(log_path: str | Path | None, level: int = logging.INFO) ->
         handlers.append(logging.FileHandler(log_path, mode="w"))
     logging.basicConfig(level=level, format=FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
+    # Saving a PDF subsets fonts, and fontTools logs every glyph at INFO.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
     def log_uncaught(exc_type, exc, tb) -> None:
         logging.getLogger("lrrsa").error("job failed", exc_info=(exc_type, exc, tb))

@@ -280,6 +280,48 @@ def subjects_table(tests: pd.DataFrame, ceiling: pd.DataFrame | None, rois: Sequ
     return out[["roi", "layer", "condition", "subject", "rho_mean", "rho_std", "p", "p_fdr", "nc_lower", "nc_upper"]]
 
 
+def _to_pearson(r, method: str):
+    """A comparator's value as the Pearson r it implies for bivariate normal data:
+    Spearman rho_s = (6 / pi) asin(r / 2), Kendall tau = (2 / pi) asin(r) (Greiner)."""
+    r = np.asarray(r, dtype=np.float64)
+    if method == "pearson":
+        return r
+    if method == "spearman":
+        return 2 * np.sin(np.pi * r / 6)
+    return np.sin(np.pi * r / 2)  # kendall (tau-b) and kendall_tau_a
+
+
+def _from_pearson(r, method: str):
+    """Inverse of :func:`_to_pearson`."""
+    r = np.asarray(r, dtype=np.float64)
+    if method == "pearson":
+        return r
+    if method == "spearman":
+        return 6 / np.pi * np.arcsin(r / 2)
+    return 2 / np.pi * np.arcsin(r)
+
+
+def group_noise_ceiling(mean_inter_subject: float, n_subjects: int, method: str = "spearman") -> tuple[float, float]:
+    """Noise ceiling of scores against the group RDM (the mean of ``n_subjects``
+    subjects' RDMs), from the subjects' mean pairwise agreement ``mean_inter_subject``.
+
+    Model: subject RDM = true RDM + independent noise of equal variance. The mean
+    inter-subject correlation r estimates the reliability of one subject's RDM; the
+    group RDM's reliability is its Spearman-Brown prophecy R = n r / (1 + (n - 1) r).
+    ``lower`` = R: the expected agreement of the group RDM with the group RDM of n
+    other subjects (a replication); ``upper`` = sqrt(R): the expected agreement of the
+    true RDM (a perfect model) with the group RDM, which no model independent of the
+    subjects' noise exceeds in expectation. For rank comparators r is converted to
+    Pearson's scale and the bounds back to the comparator's (bivariate-normal
+    relations). With r <= 0 (no shared structure) both are 0; with one subject, NaN.
+    """
+    if n_subjects < 2 or not np.isfinite(mean_inter_subject):
+        return np.nan, np.nan
+    r = float(np.clip(_to_pearson(mean_inter_subject, method), -1.0, 1.0))
+    reliability = n_subjects * r / (1 + (n_subjects - 1) * r) if r > 0 else 0.0  # Spearman-Brown
+    return float(_from_pearson(reliability, method)), float(_from_pearson(np.sqrt(reliability), method))
+
+
 def noise_ceiling_table(
     subject_rdms: Mapping[str, Mapping[str, Path]], split_half: Mapping[str, Path] | None, method: str,
 ) -> pd.DataFrame:
@@ -287,7 +329,9 @@ def noise_ceiling_table(
     (subject vs the pooled RDM of the others) and upper bound (vs the pooled RDM of
     all), the mean agreement with the other subjects, and the split-half reliability
     of the subject's RDM (odd vs even sessions on the repeated stimuli), raw and
-    Spearman-Brown corrected."""
+    Spearman-Brown corrected. Row ``group`` bounds the scores against the group RDM
+    (:func:`group_noise_ceiling` of the mean inter-subject agreement); its split-half
+    columns compare the subjects' mean odd-session RDM with their mean even one."""
     rows = []
     for roi, paths in subject_rdms.items():
         subjects = list(paths)
@@ -301,22 +345,31 @@ def noise_ceiling_table(
         consistency = inter_subject_consistency(rdms, method)
         others = (consistency.sum(axis=1) - 1) / (len(subjects) - 1) if len(subjects) > 1 else np.full(1, np.nan)
         halves = {"r": np.full(len(subjects), np.nan), "sb": np.full(len(subjects), np.nan)}
+        group_half = (np.nan, np.nan)
         n_split = 0
         if split_half is not None and roi in split_half:
             with np.load(split_half[roi]) as data:
                 split_subjects = data["subjects"].tolist()
                 n_split = int(data["odd"].shape[1]) if data["odd"].ndim == 3 else 0
+                found = [split_subjects.index(s) for s in subjects if s in split_subjects]
                 for i, s in enumerate(subjects):
                     if s in split_subjects and n_split >= 3:
                         j = split_subjects.index(s)
                         half = split_half_reliability(data["odd"][j], data["even"][j], method)
                         halves["r"][i], halves["sb"][i] = half.r, half.r_corrected
+                if found and n_split >= 3:
+                    half = split_half_reliability(data["odd"][found].mean(axis=0), data["even"][found].mean(axis=0),
+                                                  method)
+                    group_half = (half.r, half.r_corrected)
         for i, s in enumerate(subjects):
             rows.append([roi, s, ceiling.lower_subjects[i], ceiling.upper_subjects[i], others[i], halves["r"][i],
                          halves["sb"][i], len(stimuli), n_split])
         rows.append([roi, "mean", ceiling.lower, ceiling.upper, np.mean(others) if len(subjects) > 1 else np.nan,
                      np.nanmean(halves["r"]) if np.isfinite(halves["r"]).any() else np.nan,
                      np.nanmean(halves["sb"]) if np.isfinite(halves["sb"]).any() else np.nan, len(stimuli), n_split])
+        mean_agreement = np.mean(consistency[np.triu_indices(len(subjects), k=1)]) if len(subjects) > 1 else np.nan
+        group_lower, group_upper = group_noise_ceiling(mean_agreement, len(subjects), method)
+        rows.append([roi, "group", group_lower, group_upper, mean_agreement, *group_half, len(stimuli), n_split])
     return pd.DataFrame(rows, columns=["roi", "subject", "lower", "upper", "inter_subject_rho", "split_half_r",
                                        "split_half_r_corrected", "n_stimuli", "n_split_half_stimuli"])
 

@@ -1,5 +1,6 @@
-"""What every figure shares: one colour per condition, journal column sizes, and
-saving the same figure as PNG (for the report) and PDF (for papers)."""
+"""What every figure shares: one colour per condition, journal column sizes, the
+check of an input table, the broken y axis, and saving the same figure as PNG (for
+the report) and PDF (for papers)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import seaborn as sns
 
 CONDITION_COLOURS = {
@@ -48,3 +51,30 @@ def save_figure(figure: plt.Figure, paths: Sequence[str | Path], dpi: int = 300)
     for path in paths:
         figure.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(figure)
+
+
+def require_columns(table: pd.DataFrame, columns: Sequence[str], source: str, numeric: Sequence[str] = ()) -> None:
+    """Raise ValueError naming the table (``source``) and the columns it lacks, or the
+    first non-numeric entry of a ``numeric`` column (empty cells are missing values)."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; expected the columns "
+                         f"{', '.join(columns)} (see docs/STATISTICS.md)")
+    for column in numeric:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = values.isna() & table[column].notna() & (table[column].astype(str).str.strip() != "")
+        if bad.any():
+            raise ValueError(f"{source}: column {column} holds non-numeric value {table.loc[bad, column].iloc[0]!r} "
+                             f"(row {int(np.flatnonzero(bad)[0]) + 2} of the file); expected numbers")
+
+
+def break_y_axis(top: plt.Axes, bottom: plt.Axes) -> None:
+    """Join two stacked panels as one broken y axis: hide the spines where they meet and
+    draw the diagonal break marks (sized in points, alike whatever the panel size)."""
+    top.spines["bottom"].set_visible(False)
+    bottom.spines["top"].set_visible(False)
+    top.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
+    mark = dict(marker=[(-1, -0.5), (1, 0.5)], markersize=7, linestyle="none", color="black",
+                markeredgecolor="black", markeredgewidth=0.6, clip_on=False, gid="axis-break")
+    top.plot([0], [0], transform=top.transAxes, **mark)
+    bottom.plot([0], [1], transform=bottom.transAxes, **mark)

@@ -1,0 +1,13 @@
+from lrrsa.logs import configure_logging
+
+configure_logging(snakemake.log[0])
+
+from lrrsa.figures.results import CEILING_COLUMNS, SCORE_COLUMNS, plot_noise_normalised, read_table
+from lrrsa.figures.style import save_figure
+
+p = snakemake.params
+figure = plot_noise_normalised(
+    read_table(snakemake.input.scores, SCORE_COLUMNS), read_table(snakemake.input.noise_ceiling, CEILING_COLUMNS),
+    p.layer_map, p.conditions, method=p.method,
+)
+save_figure(figure, snakemake.output)
