@@ -88,6 +88,8 @@ stop() {
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
   done
   if grep -qs "^# lrrsa test cluster" /etc/slurm/slurm.conf; then
+    # Job steps of this cluster that outlived slurmd (e.g. a test killed mid-job).
+    pkill -KILL -x slurmstepd 2>/dev/null || true
     rm -f /etc/slurm/slurm.conf /etc/slurm/gres.conf
   fi
 }
