@@ -2,12 +2,11 @@ from lrrsa.logs import configure_logging
 
 configure_logging(snakemake.log[0])
 
-import pandas as pd
-
 from lrrsa.figures.statistics import plot_pairwise
 from lrrsa.figures.style import save_figure
+from lrrsa.tsv import read_table
 
-table = pd.read_csv(snakemake.input[0], sep="\t", keep_default_na=False, na_values=[""])
+table = read_table(snakemake.input[0])
 params = snakemake.params
 figure = plot_pairwise(table, params.conditions, method=params.method, fdr=params.fdr, ci_level=params.ci["ci_level"],
                        ci_method=params.ci["ci_method"], bootstrap_scheme=params.ci["bootstrap_scheme"],

@@ -2,12 +2,11 @@ from lrrsa.logs import configure_logging
 
 configure_logging(snakemake.log[0])
 
-import pandas as pd
-
 from lrrsa.figures.statistics import plot_subjects
 from lrrsa.figures.style import save_figure
+from lrrsa.tsv import read_table
 
-table = pd.read_csv(snakemake.input[0], sep="\t", keep_default_na=False, na_values=[""])
+table = read_table(snakemake.input[0])
 params = snakemake.params
 figure = plot_subjects(table, params.conditions, method=params.method, fdr=params.fdr, source=snakemake.input[0])
 save_figure(figure, snakemake.output)

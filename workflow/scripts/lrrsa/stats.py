@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lrrsa.rdm_io import load_matching, load_rdm
+from lrrsa.tsv import read_table, write_table
 from lrrsa.rsa import (
     bootstrap_ci, fdr, inter_subject_consistency, mantel_pvalues, noise_ceiling, partial_rsa, permutation_test,
     rsa_score, split_half_reliability,
@@ -36,14 +37,6 @@ FDR_FAMILIES = ("comparisons", "per_roi", "all", "none")
 def derived_seed(seed: int, stream: str) -> int:
     """An independent seed per use (permutations, bootstrap, stimulus split) from one config seed."""
     return int(np.random.SeedSequence([seed, *stream.encode()]).generate_state(1)[0])
-
-
-def write_table(table: pd.DataFrame, path: Path | str) -> None:
-    """Write a TSV atomically: an interrupted job leaves no file that looks complete."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    os.replace(tmp, path)
 
 
 def _condition_pairs(conditions: Sequence[str]) -> list[tuple[int, int]]:
@@ -186,7 +179,7 @@ def with_fdr(tests: pd.DataFrame, family: str = "comparisons", method: str = "fd
 
 
 def read_tests(paths: Sequence[Path | str]) -> pd.DataFrame:
-    tables = [pd.read_csv(p, sep="\t", keep_default_na=False, na_values=[""]) for p in paths]
+    tables = [read_table(p) for p in paths]
     tests = pd.concat(tables, ignore_index=True)
     for column in ("condition_b", "subject"):
         tests[column] = tests[column].fillna("").astype(str)

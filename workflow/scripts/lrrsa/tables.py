@@ -17,20 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lrrsa.stats import write_table
-
-#: (threshold, stars), strictest first: a p_fdr below the threshold earns the stars.
-STAR_LEVELS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
-#: Marks a condition whose difference from the reference condition has p_fdr below this.
-DAGGER, DAGGER_LEVEL = "†", 0.05
-
-
-def stars(p: float) -> str:
-    """'***', '**', '*' or '' for a p-value (NaN: '')."""
-    if p is None or not np.isfinite(p):
-        return ""
-    return next((mark for level, mark in STAR_LEVELS if p < level), "")
-
+from lrrsa.significance import DAGGER, DAGGER_LEVEL, STAR_LEVELS, dagger, stars
+from lrrsa.tsv import read_table, write_table
 
 def _escape(text: str) -> str:
     """Stars as literal characters in markdown (not emphasis)."""
@@ -51,10 +39,7 @@ def format_cell(rho: float, ci_low: float, ci_high: float, p_fdr: float, *, p_vs
     cell = _number(rho, digits)
     if np.isfinite(ci_low) and np.isfinite(ci_high):
         cell += f" [{_number(ci_low, digits)}, {_number(ci_high, digits)}]"
-    cell += _escape(stars(p_fdr))
-    if np.isfinite(p_vs_reference_fdr) and p_vs_reference_fdr < DAGGER_LEVEL:
-        cell += DAGGER
-    return cell
+    return cell + _escape(stars(p_fdr)) + dagger(p_vs_reference_fdr)
 
 
 def results_table(summary: pd.DataFrame, conditions: Sequence[str] | None = None, digits: int = 3) -> pd.DataFrame:
@@ -124,11 +109,6 @@ def summary_markdown(summary: pd.DataFrame, *, conditions: Sequence[str], method
 
     table = results_table(summary, conditions, digits).to_markdown(index=False, stralign="left")
     return f"# {title}\n\n{table}\n\n{legend(summary, method=method, stats=stats)}\n"
-
-
-def read_table(path: Path | str) -> pd.DataFrame:
-    """A stats/ table: empty fields are missing values, every other text is kept as written."""
-    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
 
 
 def write_summary_markdown(summary: Path | str, out: Path | str, *, run: str, conditions: Sequence[str], method: str,

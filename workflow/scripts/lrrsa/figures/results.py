@@ -19,19 +19,16 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from lrrsa.figures.style import DOUBLE_COLUMN, SINGLE_COLUMN, break_y_axis, condition_palette, require_columns
+from lrrsa.figures.style import DOUBLE_COLUMN, SINGLE_COLUMN, break_y_axis, condition_palette, method_label, require_columns
+from lrrsa import tsv
 from lrrsa.scoring import mapped_scores
+from lrrsa.significance import DAGGER, dagger, stars
 
-METHOD_LABELS = {"spearman": "Spearman ρ", "pearson": "Pearson r", "kendall": "Kendall τ-b",
-                 "kendall_tau_a": "Kendall τ-a"}
 #: Columns each figure reads from the workflow's tables.
 SCORE_COLUMNS = ["condition", "seed", "layer", "roi", "subject", "rho"]
 SUMMARY_COLUMNS = ["roi", "layer", "condition", "ci_low", "ci_high", "p_fdr", "reference", "p_vs_reference_fdr"]
 CEILING_COLUMNS = ["roi", "subject", "lower", "upper"]
 LAYER_COLUMNS = ["roi", "layer", "condition", "rho_mean", "mapped", "best"]
-#: Significance marks after FDR correction: one star per level passed.
-STAR_LEVELS = (0.05, 0.01, 0.001)
-DAGGER = "†"
 BAR_GROUP_WIDTH = 0.8
 CEILING_COLOUR = "0.82"
 
@@ -41,7 +38,7 @@ CEILING_COLOUR = "0.82"
 
 def read_table(path: str | Path, columns: Sequence[str]) -> pd.DataFrame:
     """A TSV of the workflow, checked for the columns a figure needs."""
-    table = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""])
+    table = tsv.read_table(path)
     require_columns(table, columns, str(path))
     return table
 
@@ -81,16 +78,10 @@ def group_ceiling(ceiling: pd.DataFrame, rois: Sequence[str]) -> pd.DataFrame:
 def significance_mark(p_fdr: float, p_vs_reference_fdr: float = np.nan) -> str:
     """'*', '**', '***' for FDR p below .05, .01, .001 (vs zero); a dagger above them
     when the difference from the reference condition has FDR p < .05."""
-    stars = "*" * sum(bool(p_fdr < level) for level in STAR_LEVELS) if np.isfinite(p_fdr) else ""
-    dagger = DAGGER if np.isfinite(p_vs_reference_fdr) and p_vs_reference_fdr < STAR_LEVELS[0] else ""
-    return "\n".join(part for part in (dagger, stars) if part)
+    return "\n".join(part for part in (dagger(p_vs_reference_fdr), stars(p_fdr)) if part)
 
 
 # ------------------------------------------------------------------- helpers
-
-
-def _method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
 
 
 def _roi_labels(layer_map: Mapping[str, str]) -> list[str]:
@@ -254,7 +245,7 @@ def plot_rsa_by_roi(
                                   label=f"{DAGGER}: differs from {reference}\n({p_label} < .05)"))
     if band is not None:
         handles.append(Patch(color=CEILING_COLOUR, label="noise ceiling of\nthe group RDM"))
-    _finish(ax, ax_band, f"RSA with the group RDM\n({_method_label(method)})")
+    _finish(ax, ax_band, f"RSA with the group RDM\n({method_label(method)})")
     fig.legend(handles=handles, loc="outside right upper", frameon=False, handlelength=1.4)
     return fig
 
@@ -284,7 +275,7 @@ def plot_hierarchy(scores: pd.DataFrame, layer_map: Mapping[str, str], condition
     ax.set_xticks(np.arange(len(rois)), _roi_labels(layer_map))
     ax.set_xlim(-0.4, len(rois) - 0.6)
     ax.set_xlabel("ROI along the hierarchy (mapped model layer)")
-    ax.set_ylabel(f"RSA with the group RDM\n({_method_label(method)}, mean ± SD over seeds)")
+    ax.set_ylabel(f"RSA with the group RDM\n({method_label(method)}, mean ± SD over seeds)")
     ax.spines[["top", "right"]].set_visible(False)
     fig.legend(loc="outside upper center", ncol=min(3, len(conditions)), frameon=False, handlelength=1.6)
     return fig
@@ -333,7 +324,7 @@ def plot_seeds(scores: pd.DataFrame, layer_map: Mapping[str, str], conditions: S
         ax.set_title(f"{roi} ({layer_map[roi]})")
         ax.spines[["top", "right"]].set_visible(False)
     for ax in axes[:, 0]:
-        ax.set_ylabel(f"RSA with the group RDM\n({_method_label(method)})")
+        ax.set_ylabel(f"RSA with the group RDM\n({method_label(method)})")
     for ax in list(axes.flat)[len(rois):]:
         ax.set_visible(False)
     handles = [Line2D([], [], linestyle="none", marker=markers[s], markersize=3.5, markerfacecolor="0.6",
@@ -397,7 +388,7 @@ def plot_layer_heatmap(layers: pd.DataFrame, conditions: Sequence[str], *, metho
         ax.set_xlabel("model layer")
     for ax in axes[:, 0]:
         ax.set_ylabel("ROI")
-    fig.colorbar(image, ax=axes, shrink=0.9, label=f"RSA with the group RDM\n({_method_label(method)}, seed mean)")
+    fig.colorbar(image, ax=axes, shrink=0.9, label=f"RSA with the group RDM\n({method_label(method)}, seed mean)")
     handles = [Patch(fill=False, edgecolor="black", linewidth=1.3, label="mapped layer (rsa.layer_map)"),
                Line2D([], [], linestyle="none", marker="*", markersize=5, color="black",
                       label="best layer, chosen on a random half of the stimuli")]
@@ -436,6 +427,6 @@ def plot_noise_normalised(scores: pd.DataFrame, ceiling: pd.DataFrame, layer_map
                        markeredgecolor="0.1", markeredgewidth=0.5, label="one seed"),
                 Line2D([], [], color="0.1", linewidth=2.0, label="± 1 SD over seeds"),
                 Patch(color=CEILING_COLOUR, label="noise ceiling\n(lower ÷ upper to 1)")]
-    _finish(ax, ax_band, f"RSA / noise ceiling\n(upper bound, group RDM; {_method_label(method)})")
+    _finish(ax, ax_band, f"RSA / noise ceiling\n(upper bound, group RDM; {method_label(method)})")
     fig.legend(handles=handles, loc="outside right upper", frameon=False, handlelength=1.4)
     return fig

@@ -19,11 +19,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from lrrsa.figures.style import DOUBLE_COLUMN, break_y_axis, condition_palette, require_columns
+from lrrsa.figures.style import DOUBLE_COLUMN, break_y_axis, condition_palette, method_label, require_columns
 
 # Significance level of the marks (on p_fdr); stated in every figure and caption.
 ALPHA = 0.05
-SYMBOL = {"spearman": "Spearman ρ", "pearson": "Pearson r", "kendall": "Kendall τ-b", "kendall_tau_a": "Kendall τ-a"}
 FDR_NAMES = {"fdr_bh": "BH", "fdr_by": "BY"}  # Benjamini-Hochberg, Benjamini-Yekutieli
 RESAMPLED = {"stimuli": "stimuli", "pairs": "RDM pairs"}
 SUBJECT_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h"]
@@ -153,7 +152,7 @@ def plot_pairwise(
     titles = _roi_titles(table)
     rois = list(titles)
     n = len(pairs)
-    symbol = SYMBOL.get(method, method)
+    symbol = method_label(method)
     fig, axes = plt.subplots(1, len(rois), figsize=(DOUBLE_COLUMN, 0.95 + 0.135 * n), sharey=True, squeeze=False,
                              layout="constrained")
     fig.get_layout_engine().set(w_pad=0.04, wspace=0.02)
@@ -249,7 +248,7 @@ def plot_subjects(
     fig = plt.figure(figsize=(DOUBLE_COLUMN, 2.9), layout="constrained")
     fig.get_layout_engine().set(h_pad=0.01, hspace=0.0, w_pad=0.04, wspace=0.03)
     grid = fig.add_gridspec(2, len(rois), height_ratios=[1, RATIO])
-    symbol = SYMBOL.get(method, method)
+    symbol = method_label(method)
     for col, roi in enumerate(rois):
         rows = table[table["roi"] == roi]
         per_subject = rows[rows["subject"] != "mean"]
@@ -385,7 +384,7 @@ def plot_partial(
         ax.yaxis.set_major_locator(MaxNLocator(5))
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-    symbol = SYMBOL.get(method, method)
+    symbol = method_label(method)
     axes[0, 0].set_ylabel(f"RSA, group RDM ({symbol})")
     controls = ", ".join(dict.fromkeys(partial["control"].astype(str))) if "control" in partial else "pixel"
     handles = [

@@ -40,6 +40,15 @@ RC = {
 plt.rcParams.update(RC)
 
 
+# How each rsa.method is named on an axis.
+METHOD_LABELS = {"spearman": "Spearman ρ", "pearson": "Pearson r", "kendall": "Kendall τ-b",
+                 "kendall_tau_a": "Kendall τ-a"}
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
 def condition_palette(conditions: Sequence[str]) -> dict[str, str]:
     """Fixed colours for the study's conditions; others get distinct extra colours."""
     extra = iter(sns.color_palette("dark", 10).as_hex())
