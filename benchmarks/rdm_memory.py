@@ -1,4 +1,4 @@
-"""Peak memory and throughput of lrrsa.rsa.rdm on an HDF5 dataset wider than memory wants.
+"""Peak memory and throughput of lrrsa.rsa.rdm.rdm on an HDF5 dataset wider than memory wants.
 
     python benchmarks/rdm_memory.py                   # 720 x 400,000 float16 (576 MB file)
     python benchmarks/rdm_memory.py --features 50000  # smaller
@@ -30,7 +30,7 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {scripts!r})
 import h5py, numpy as np
-from lrrsa.rsa import rdm, _column_chunks, _chunk_width
+from lrrsa.rsa.rdm import rdm, _column_chunks, _chunk_width
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 with h5py.File({path!r}, "r") as h5:
     ds = h5["x"]

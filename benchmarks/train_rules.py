@@ -143,7 +143,31 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         rule = r.rule + (f" ({r.variant})" if r.variant else "")
         print(f"| {r.condition} | {rule} | {r.test_acc} | {r.best_test_acc} | {r.train_acc} | {r.acc_minus_bp:+} "
               f"| {r.s_per_epoch} | {r.images_per_s:.0f} | {r.epoch_cost_vs_bp} |")
+    print_layers(pd.concat(histories))
     return table
+
+
+def print_layers(histories: pd.DataFrame) -> None:
+    """Per condition at the last epoch: how far each layer moved from the seed's
+    initialisation (drift: 1 - mean cosine of each unit's weights with its initial
+    ones), how alike each conv layer's filters are (mean pairwise cosine, initial ->
+    final), and the rule's own per-layer diagnostics where it logs them (STDP: maps
+    that won; FA, PC: cosine of the update with backprop's gradient)."""
+    layers = [c.removeprefix("drift_") for c in histories.columns if c.startswith("drift_")]
+    convs = [c for c in layers if c.startswith("conv")]
+    print()
+    print("| condition | " + " | ".join(f"drift {c}" for c in layers) + " | "
+          + " | ".join(f"filter cosine {c}" for c in convs) + " | rule's own (last epoch) |")
+    print("|---" * (2 + len(layers) + len(convs)) + "|")
+    for name, history in histories.groupby("condition", sort=False):
+        first, last = history.iloc[0], history.iloc[-1]
+        own = []
+        for prefix in ("won_maps_", "cos_bp_"):
+            own += [f"{c.removeprefix(prefix)} {prefix.rstrip('_')} {last[c]:.2f}" for c in history.columns
+                    if c.startswith(prefix) and pd.notna(last[c])]
+        print(f"| {name} | " + " | ".join(f"{last[f'drift_{c}']:.3g}" for c in layers) + " | "
+              + " | ".join(f"{first[f'filter_similarity_{c}']:.2f} -> {last[f'filter_similarity_{c}']:.2f}"
+                           for c in convs) + f" | {', '.join(own) or '-'} |")
 
 
 if __name__ == "__main__":

@@ -18,3 +18,4 @@ def rule_blocks() -> dict[str, tuple[Path, str]]:
             if name := re.match(r"[ \t]*rule (\w+):", block):
                 found[name.group(1)] = (smk, block)
     return found
+

@@ -1,7 +1,6 @@
 """Config validation: the shipped configs validate; every key is documented; errors name the key."""
 
 import copy
-from pathlib import Path
 
 import pytest
 import yaml

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from lrrsa.architecture import describe_architecture
-from lrrsa.figures.models import (filter_mosaic, filter_summary, plot_architecture, plot_filters,
-                                  plot_training_dynamics, read_histories)
+from lrrsa.figures.models import (filter_mosaic, filter_summary, final_drift, plot_architecture, plot_drift,
+                                  plot_filters, plot_training_dynamics, read_histories)
 from lrrsa.model import Architecture, ConvNet
 
 LAYER_MAP = {"V1": "conv1", "V2": "conv1", "LOC": "conv3", "IT": "fc1"}
@@ -218,3 +218,54 @@ def test_filter_figure_without_an_untrained_condition_draws_no_baseline():
 def test_filter_figure_names_missing_weights():
     with pytest.raises(ValueError, match="fa"):
         plot_filters({"bp": np.ones((4, 3, 3, 3))}, filter_scores(), ["bp", "fa"], seed=1, r2_threshold=0.5)
+
+
+# ---- drift from the initialisation ------------------------------------------------
+
+def drift_histories():
+    rows = []
+    for seed, shift in [(1, 0.0), (2, 0.1)]:
+        rows.append({"condition": "untrained", "seed": seed, "epoch": 0, "test_loss": 2.3, "test_acc": 0.1,
+                     "drift_conv1": 0.0, "drift_fc1": 0.0})
+        for epoch in range(3):
+            rows.append({"condition": "bp", "seed": seed, "epoch": epoch, "test_loss": 2.0, "test_acc": 0.3,
+                         "drift_conv1": 0.1 * epoch + shift, "drift_fc1": 0.2 * epoch})
+            rows.append({"condition": "readout_only", "seed": seed, "epoch": epoch, "test_loss": 2.0,
+                         "test_acc": 0.3, "drift_conv1": 0.0, "drift_fc1": 0.3 * epoch + shift})
+    return pd.DataFrame(rows)
+
+
+def test_drift_figure_draws_the_last_epochs_seed_mean_and_range_per_layer_and_condition():
+    conditions = ["untrained", "readout_only", "bp"]
+    fig = plot_drift(drift_histories(), conditions)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["conv1", "fc1"]
+    bp = by_gid(ax, "drift:bp")
+    np.testing.assert_allclose(bp.get_ydata(), [0.25, 0.4])  # epoch 2: conv1 0.2 / 0.3, fc1 0.4 / 0.4
+    segments = by_gid(ax, "range:bp", "collections").get_segments()
+    np.testing.assert_allclose([s[:, 1] for s in segments], [[0.2, 0.3], [0.4, 0.4]])
+    np.testing.assert_allclose(by_gid(ax, "drift:untrained").get_ydata(), [0.0, 0.0])  # never trained: epoch 0
+    np.testing.assert_allclose(by_gid(ax, "drift:readout_only").get_ydata(), [0.0, 0.65])
+    xs = [by_gid(ax, f"drift:{c}").get_xdata()[0] for c in conditions]
+    assert xs == sorted(xs) and len(set(xs)) == 3  # side by side, in the conditions' order
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == conditions and "2 seeds" in legend.get_title().get_text()
+    assert ax.get_yscale() == "symlog"
+    # (b) one panel per layer, drift over the epochs
+    conv1, fc1 = fig.axes[1:]
+    assert conv1.get_title(loc="left") == "(b) conv1" and fc1.get_title(loc="left") == "fc1"
+    np.testing.assert_allclose(by_gid(fc1, "line:fc1:bp").get_ydata(), [0.0, 0.2, 0.4])
+    assert by_gid(conv1, "line:conv1:untrained").get_linestyle() == "--"
+    band = by_gid(fc1, "band:fc1:readout_only", "collections").get_paths()[0].vertices
+    assert band[:, 1].max() == pytest.approx(0.7)
+
+
+def test_drift_figure_names_what_is_missing():
+    with pytest.raises(ValueError, match="drift_<layer>"):
+        plot_drift(histories(), ["untrained", "bp"])
+    table = final_drift(drift_histories())
+    assert len(table) == 3 * 2 * 2 and set(table["epoch"]) == {0, 2}
+    broken = drift_histories()
+    broken.loc[(broken["condition"] == "bp") & (broken["epoch"] == 2) & (broken["seed"] == 2), "drift_fc1"] = np.nan
+    with pytest.raises(ValueError, match="drift_fc1 at the last epoch of condition bp, seed 2"):
+        final_drift(broken)

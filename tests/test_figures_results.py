@@ -108,7 +108,8 @@ def test_main_figure_draws_seed_means_sds_seeds_and_intervals_where_they_belong(
 
 
 def test_main_figure_marks_significance_after_fdr_at_the_right_bars():
-    fig = plot_rsa_by_roi(known_scores(), LAYER_MAP, CONDITIONS, summary=known_summary(), ceiling=known_ceiling())
+    fig = plot_rsa_by_roi(known_scores(), LAYER_MAP, CONDITIONS, summary=known_summary(), ceiling=known_ceiling(),
+                          interval="95% t-interval over stimuli and seeds")
     ax = fig.axes[0]
     marks = {round(t.xy[0], 9): t.get_text() for t in by_gid(ax, "significance")}
     # untrained V1 p_fdr .0005 -> ***; bp V1 p .03 and vs untrained .01 -> dagger over *;
@@ -121,18 +122,18 @@ def test_main_figure_marks_significance_after_fdr_at_the_right_bars():
         assert text.xy[1] >= known_summary().set_index(["roi", "condition"]).loc[(roi, condition), "ci_high"] - 1e-12
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[:2] == CONDITIONS
-    assert any("95% bootstrap CI" in t for t in legend)
+    assert "95% t-interval over stimuli and seeds of the mean" in legend
     assert any(t.startswith("*, **, ***: FDR p < .05, .01, .001") for t in legend)
     assert any("differs from untrained" in t for t in legend)
 
 
 def test_marks_without_intervals_and_uncorrected_wording():
-    summary = known_summary().assign(ci_low=np.nan, ci_high=np.nan)  # stats.n_bootstrap: 0
+    summary = known_summary().assign(ci_low=np.nan, ci_high=np.nan)  # e.g. inference bootstrap, n_bootstrap: 0
     fig = plot_rsa_by_roi(known_scores(), LAYER_MAP, CONDITIONS, summary=summary, corrected=False)
     ax = fig.axes[0]
     assert not by_gid(ax, "ci") and len(by_gid(ax, "significance")) == 3
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert not any("bootstrap CI" in t for t in legend)
+    assert not any("interval" in t for t in legend)
     assert any(t.startswith("*, **, ***: p (uncorrected) < .05") for t in legend)
 
 

@@ -24,9 +24,12 @@ from lrrsa.figures.statistics import (
     significance_note,
 )
 from lrrsa.figures.style import DOUBLE_COLUMN, condition_palette
+from lrrsa.significance import interval_label
 
 CONDITIONS = ["untrained", "bp", "stdp"]
 BH = {"family": "comparisons", "method": "fdr_bh"}
+DEMO_STATS = {"inference": "variance_components", "generalise_over": ["stimuli", "seeds"], "ci_level": 0.95,
+              "ci_method": "bca", "bootstrap_scheme": "stimuli", "bootstrap_subjects": False}
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +82,7 @@ def pairwise_table():
 
 def test_pairwise_draws_one_row_per_pair_with_its_interval_estimate_and_fdr_p():
     table = pairwise_table()
-    fig = plot_pairwise(table, CONDITIONS, fdr=BH, ci_level=0.95, ci_method="bca")
+    fig = plot_pairwise(table, CONDITIONS, fdr=BH, interval=interval_label(DEMO_STATS))
     assert [ax.get_title() for ax in fig.axes] == ["V1 (conv1)", "IT (fc1)"]
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["bp − untrained", "stdp − untrained", "stdp − bp"]
@@ -109,16 +112,18 @@ def test_pairwise_draws_one_row_per_pair_with_its_interval_estimate_and_fdr_p():
     assert [t.get_text() for t in texts(v1, "p_header")] == ["p_FDR"]
     legend = legend_texts(fig)
     assert CONDITIONS == [t for t in legend if t in CONDITIONS]
-    assert "95% BCa bootstrap CI (stimuli resampled)" in legend
-    assert "bold *: p_FDR < 0.05 (BH, family comparisons)" in legend
+    assert "95% t-interval over stimuli and seeds" in legend
+    assert "bold *: p_FDR < 0.05 (BH, family comparisons) (test that a and b score equally)" in legend
 
 
 def test_pairwise_without_correction_says_uncorrected():
-    fig = plot_pairwise(pairwise_table(), CONDITIONS, fdr={"family": "none", "method": "fdr_bh"}, ci_level=0.9,
-                        ci_method="percentile", bootstrap_scheme="pairs")
+    bootstrap = {**DEMO_STATS, "inference": "bootstrap", "ci_level": 0.9, "ci_method": "percentile",
+                 "bootstrap_scheme": "pairs"}
+    fig = plot_pairwise(pairwise_table(), CONDITIONS, fdr={"family": "none", "method": "fdr_bh"},
+                        interval=interval_label(bootstrap))
     assert [t.get_text() for t in texts(fig.axes[0], "p_header")] == ["p (uncorr.)"]
-    assert "bold *: p < 0.05 (uncorrected)" in legend_texts(fig)
-    assert "90% percentile bootstrap CI (RDM pairs resampled)" in legend_texts(fig)
+    assert "bold *: p < 0.05 (uncorrected) (test that a and b score equally)" in legend_texts(fig)
+    assert "90% percentile bootstrap CI (pairs resampled)" in legend_texts(fig)
 
 
 def test_pairwise_rejects_bad_tables_naming_file_and_column():
@@ -326,8 +331,7 @@ def restore_logging():
 def test_script_writes_png_and_pdf(tmp_path, restore_logging, name, table):
     tsv = tmp_path / f"{name}.tsv"
     table().to_csv(tsv, sep="\t", index=False, na_rep="")
-    params = SimpleNamespace(conditions=CONDITIONS, method="spearman", fdr=BH,
-                             ci={"ci_level": 0.95, "ci_method": "bca", "bootstrap_scheme": "stimuli"})
+    params = SimpleNamespace(conditions=CONDITIONS, method="spearman", fdr=BH, interval=interval_label(DEMO_STATS))
     outputs = [str(tmp_path / f"{name}.png"), str(tmp_path / f"{name}.pdf")]
     snakemake = SimpleNamespace(input=[str(tsv)], output=outputs, params=params, log=[str(tmp_path / f"{name}.log")])
     runpy.run_path(str(REPO / "workflow" / "scripts" / f"plot_{name}.py"), init_globals={"snakemake": snakemake})
@@ -403,6 +407,6 @@ def test_captions_render_as_valid_rst_and_name_the_correction(family):
         assert "2000 permutations" in text and "0.05" in text
     pairwise = " ".join(jinja2.Template((REPO / "workflow/report/pairwise_figure.rst").read_text()).render(
         snakemake=SimpleNamespace(config=config)).split())
-    assert "0.95 bca bootstrap confidence interval" in pairwise and "drawing the stimuli with replacement" in pairwise
+    assert "0.95 t-interval generalising over stimuli and seeds" in pairwise and "p_exchangeable" in pairwise
     if family != "none":
         assert f"family ``{family}``" in pairwise

@@ -13,6 +13,9 @@ from conftest import REPO, rule_blocks
 PROFILES = REPO / "workflow" / "profiles"
 GPU_RULES = {"train_model", "extract_activations"}
 # Rules whose memory or time grows with the data; a retry must ask for more.
+DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+# One training and one extraction job per (condition, seed) of the demo.
+MODELS = len(DEMO["conditions"]) * len(DEMO["seeds"])
 HEAVY_RULES = GPU_RULES | {"compute_model_rdm", "compute_brain_rdm", "compute_pixel_rdm", "compute_split_half_rdms",
                            "run_roi_tests", "estimate_noise_ceiling", "select_layers", "score_model"}
 
@@ -64,11 +67,11 @@ def test_slurm_profile_is_read_and_sends_gpu_jobs_to_the_gpu_partition(tmp_path)
     pytest.importorskip("snakemake_executor_plugin_slurm")
     output = dry_run(tmp_path, "--profile", str(PROFILES / "slurm"))
     train = job_resources(output, "train_model")
-    assert len(train) == 12 and all("gpu=1" in r and "slurm_partition=gpu" in r for r in train), train[:2]
+    assert len(train) == MODELS and all("gpu=1" in r and "slurm_partition=gpu" in r for r in train), train[:2]
     rdm = job_resources(output, "compute_model_rdm")
-    assert len(rdm) == 12 * 5 and all("slurm_partition=cpu" in r and "gpu" not in r for r in rdm), rdm[:2]
+    assert len(rdm) == MODELS * 5 and all("slurm_partition=cpu" in r and "gpu" not in r for r in rdm), rdm[:2]
     # Per-layer RDMs and scores go to Slurm as group jobs of 5 models, not one by one.
-    assert output.count("Group job model_rdms") == 12 // 5 + 1
+    assert output.count("Group job model_rdms") == -(-MODELS // 5)
 
 
 def test_slurm_profile_settings():
@@ -90,4 +93,4 @@ def test_workstation_profile_limits_gpu_jobs(tmp_path):
     (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
     output = dry_run(tmp_path, "--profile", str(tmp_path / "profile"))
     extract = job_resources(output, "extract_activations")
-    assert len(extract) == 12 and all("gpu=1" in r for r in extract)
+    assert len(extract) == MODELS and all("gpu=1" in r for r in extract)

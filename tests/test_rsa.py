@@ -9,10 +9,9 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
-from lrrsa import _kernels
-from lrrsa.rsa import (
-    _rdm_torch, _column_chunks, compare_vectors, kendall_tau_a, rdm, rsa_score, upper_triangle,
-)
+from lrrsa.rsa import _kernels
+from lrrsa.rsa.comparators import compare_vectors, kendall_tau_a, rsa_score, upper_triangle
+from lrrsa.rsa.rdm import _column_chunks, _rdm_torch, rdm
 
 
 @pytest.mark.parametrize("metric", ["correlation", "euclidean"])
@@ -136,3 +135,59 @@ def test_numba_and_numpy_kernels_agree():
             out = [_kernels.weighted_stats(a, upper_triangle(b)[None], w, rank=rank, backend=be)
                    for be in ["numpy"] + (["numba"] if _kernels.HAVE_NUMBA else ["numpy"])]
             np.testing.assert_allclose(out[0], out[1], atol=1e-12)
+
+
+def test_a_stimulus_with_constant_features_has_a_nan_row():
+    """1 - Pearson r with a constant pattern is 0 / 0: the stimulus's row and column are
+    NaN (diagonal 0) and the other distances are those of the other stimuli."""
+    x = np.random.default_rng(7).normal(size=(6, 40))
+    x[2] = 0.5  # a uniform grey image, a ReLU layer silent for one image
+    out = rdm(x, chunk=16)
+    others = [0, 1, 3, 4, 5]
+    assert np.isnan(np.delete(out[2], 2)).all() and np.isnan(np.delete(out[:, 2], 2)).all() and out[2, 2] == 0.0
+    np.testing.assert_allclose(out[np.ix_(others, others)], squareform(pdist(x[others], "correlation")), atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson", "kendall", "kendall_tau_a"])
+def test_a_constant_rdm_scores_nan_for_every_comparator(method):
+    rng = np.random.default_rng(8)
+    model = squareform(pdist(rng.normal(size=(7, 3))))
+    constant = np.ones((7, 7)) - np.eye(7)
+    for a, b in [(model, constant), (constant, model)]:
+        score = rsa_score(a, b, method)
+        assert np.isnan(score.rho) and score.n_pairs == 21
+    half = model.copy()
+    half[3, :] = half[:, 3] = np.nan  # constant over the pairs left is constant too
+    other = np.where(np.isnan(half), 1.0, 2.0)
+    np.fill_diagonal(other, 0.0)
+    assert np.isnan(rsa_score(half, other, method).rho)
+
+
+@pytest.mark.parametrize("rank", [True, False])
+@pytest.mark.parametrize("square", [False, True])
+def test_ranks_over_the_kept_pairs_are_the_definition(rank, square):
+    """kept_standardized: the values (or their mid-ranks among the kept pairs, ties
+    included) of the pairs of stimuli not dropped, centred and scaled to unit norm,
+    0 elsewhere; the numba and numpy versions agree."""
+    rng = np.random.default_rng(9)
+    n = 9
+    values = rng.integers(0, 7, size=n * (n - 1) // 2).astype(float)  # many ties
+    drop = np.zeros(n, dtype=bool)
+    drop[[2, 6]] = True
+    values[np.isin(_kernels.pair_index(n)[0], [2, 6]) | np.isin(_kernels.pair_index(n)[1], [2, 6])] = np.nan
+    i, j = _kernels.pair_index(n)
+    keep = ~(drop[i] | drop[j])
+    kept = stats.rankdata(values[keep]) if rank else values[keep]
+    expected = np.zeros(values.size)
+    expected[keep] = (kept - kept.mean()) / np.linalg.norm(kept - kept.mean())
+    if square:
+        expected = squareform(expected)
+    for backend in ["numpy"] + (["numba"] if _kernels.HAVE_NUMBA else []):
+        for ties_known in [None, _kernels.kept_info(values, n)] if rank else [None]:
+            out, ok = _kernels.kept_standardized(values, drop, rank=rank, info=ties_known, square=square,
+                                                 backend=backend)
+            assert ok
+            np.testing.assert_allclose(out, expected, atol=1e-14)
+    tied = np.where(keep, 1.0, np.nan)  # constant over the kept pairs: undefined
+    out, ok = _kernels.kept_standardized(tied, drop, rank=rank)
+    assert not ok and not out.any()

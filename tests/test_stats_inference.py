@@ -9,12 +9,13 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import pdist, squareform
 
-from lrrsa import _kernels
-from lrrsa.rsa import (
-    _pair_shuffles, bootstrap_ci, bootstrap_indices, fdr, inter_subject_consistency, kendall_tau_a,
-    mantel_pvalues, noise_ceiling, partial_rsa, permutation_indices, permutation_test, spearman_brown,
-    split_half_reliability, upper_triangle,
-)
+from lrrsa.rsa import _kernels
+from lrrsa.rsa.bootstrap import bootstrap_ci, bootstrap_indices, subject_indices
+from lrrsa.rsa.comparators import kendall_tau_a, upper_triangle
+from lrrsa.rsa.fdr import fdr
+from lrrsa.rsa.noise_ceiling import inter_subject_consistency, noise_ceiling, spearman_brown, split_half_reliability
+from lrrsa.rsa.partial import partial_rsa
+from lrrsa.rsa.permutation import _pair_shuffles, mantel_pvalues, permutation_indices, permutation_test
 
 ORACLES = {"spearman": lambda a, b: stats.spearmanr(a, b).statistic,
            "pearson": lambda a, b: stats.pearsonr(a, b).statistic,
@@ -182,9 +183,9 @@ def test_contrasts_and_subject_resampling():
     contrasts = np.array([[1, -1, 0], [1 / 3, 1 / 3, 1 / 3]])
     result = bootstrap_ci(models, subjects, n_bootstrap=20, ci="percentile", seed=3, contrasts=contrasts,
                           resample_subjects=True)
-    # redo sample 0 by hand: the same stimulus draw, and the subject draw that follows it
+    # redo sample 0 by hand: the same stimulus draw, and the subject draw from the subjects' own stream
     idx = bootstrap_indices(n, 20, 3)[0]
-    subject_idx = np.random.default_rng(3).integers(0, 3, size=(20, 3))[0]
+    subject_idx = subject_indices(3, 20, 3)[0]
     group = subjects[subject_idx].mean(axis=0)
     iu = np.triu_indices(n, 1)
     keep = (idx[:, None] != idx[None, :])[iu]
@@ -323,7 +324,7 @@ def test_fdr_is_statsmodels_benjamini_hochberg_with_nan_kept_out():
 
 
 def test_group_noise_ceiling_closed_form():
-    from lrrsa.stats import group_noise_ceiling
+    from lrrsa.rsa.noise_ceiling import group_noise_ceiling
 
     # Pearson: r = 0.5 for 3 subjects -> R = 1.5 / 2 = 0.75; upper sqrt(0.75).
     assert group_noise_ceiling(0.5, 3, "pearson") == pytest.approx((0.75, np.sqrt(0.75)))
@@ -347,8 +348,8 @@ def test_group_noise_ceiling_matches_a_simulation_with_a_known_true_rdm(method, 
     """Subject RDM = true RDM + independent noise. The estimate from the subjects alone
     equals, on average, the true RDM's score against the group RDM (upper) and the
     score of an independent group of as many subjects (lower)."""
-    from lrrsa.comparators import compare_vectors
-    from lrrsa.stats import group_noise_ceiling
+    from lrrsa.rsa.comparators import compare_vectors
+    from lrrsa.rsa.noise_ceiling import group_noise_ceiling
 
     rng = np.random.default_rng(21)
     m, reps = 60 * 59 // 2, 30
@@ -369,7 +370,8 @@ def test_group_noise_ceiling_matches_a_simulation_with_a_known_true_rdm(method, 
 
 def test_noise_ceiling_table_has_a_group_row(tmp_path):
     from lrrsa.rdm_io import save_rdm
-    from lrrsa.stats import group_noise_ceiling, noise_ceiling_table
+    from lrrsa.rsa.noise_ceiling import group_noise_ceiling
+    from lrrsa.stats.noise_ceiling_table import noise_ceiling_table
 
     rng = np.random.default_rng(22)
     stimuli = [f"s{i}" for i in range(15)]
@@ -393,3 +395,241 @@ def test_noise_ceiling_table_has_a_group_row(tmp_path):
     assert group["split_half_r"] == pytest.approx(half.r)
     assert group["split_half_r_corrected"] == pytest.approx(half.r_corrected)
     assert group["lower"] < group["upper"]
+
+
+# ------------------------------------------------------------------ degenerate input
+
+
+def with_missing(rdm, *stimuli):
+    """The RDM with the stimuli's rows and columns NaN (diagonal 0): what ``rdm`` gives
+    for a stimulus with constant features."""
+    out = np.array(rdm, dtype=float)
+    for s in stimuli:
+        out[s, :] = out[:, s] = np.nan
+        out[s, s] = 0.0
+    return out
+
+
+def score_kept(a, b, method):
+    """The definition: the comparator over the pairs where neither RDM is NaN (NaN if
+    fewer than 2 pairs or either vector constant there)."""
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    if a.size < 2 or np.all(a == a[0]) or np.all(b == b[0]):
+        return np.nan
+    return ORACLES[method](a, b)
+
+
+MISSING_CASES = {  # case -> (stimuli missing in each of the 3 models, in the brain)
+    "brain": ([(), (), ()], (2,)),
+    "one model": ([(), (5,), ()], ()),
+    "every model": ([(6,), (6,), (6, 2)], ()),
+    "model and brain": ([(1,), (), ()], (7,)),
+    "the same stimulus in both": ([(), (), (3,)], (3,)),
+    "two in the brain": ([(), (), ()], (0, 9)),
+}
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+@pytest.mark.parametrize("case", list(MISSING_CASES))
+def test_missing_stimuli_keep_the_compiled_null_and_equal_the_brute_force_definition(case, method):
+    """Whole stimuli missing (NaN rows): every permutation equals scipy over the pairs
+    that permutation keeps, ranked among those pairs only."""
+    rng = np.random.default_rng(30)
+    n, N = 11, 80
+    model_missing, brain_missing = MISSING_CASES[case]
+    models = [with_missing(random_rdm(rng, n), *s) for s in model_missing]
+    models[1] = np.where(np.isnan(models[1]), np.nan, models[1].round(0))  # ties in a model
+    brain = with_missing(random_rdm(rng, n), *brain_missing)
+    result = permutation_test(models, brain, N, seed=4, method=method)
+    brute = np.array([[score_kept(upper_triangle(m), upper_triangle(permuted(brain, p)), method) for m in models]
+                      for p in permutation_indices(n, N, 4)])
+    np.testing.assert_allclose(result.null, brute, atol=1e-12)
+    observed = [score_kept(upper_triangle(m), upper_triangle(brain), method) for m in models]
+    np.testing.assert_allclose(result.rho, observed, atol=1e-12)
+    np.testing.assert_allclose(result.p, (1 + (brute >= result.rho - 1e-12).sum(0)) / (1 + N))
+    kept = [(~(np.isnan(upper_triangle(m)) | np.isnan(upper_triangle(brain)))).sum() for m in models]
+    assert result.n_pairs == min(kept)
+
+
+def test_missing_stimuli_are_found_and_other_nan_patterns_are_not_taken_for_them():
+    from lrrsa.rsa.missing import missing_stimuli
+
+    rng = np.random.default_rng(31)
+    rdm = with_missing(random_rdm(rng, 6), 1, 4)
+    found = missing_stimuli(np.stack([upper_triangle(rdm), upper_triangle(random_rdm(rng, 6))]), 6)
+    np.testing.assert_array_equal(found, [[False, True, False, False, True, False], [False] * 6])
+    single = random_rdm(rng, 6)
+    single[0, 3] = single[3, 0] = np.nan  # one missing pair: not a missing stimulus
+    assert missing_stimuli(upper_triangle(single)[None], 6) is None
+
+
+@pytest.mark.parametrize("missing_in", ["pixel", "brain", "model"])
+def test_partial_rsa_drops_missing_stimuli_like_the_closed_form_on_the_kept_pairs(missing_in):
+    rng = np.random.default_rng(32)
+    n, N = 12, 60
+    pixel = random_rdm(rng, n)
+    models = [pixel + random_rdm(rng, n) for _ in range(2)]
+    brain = pixel + random_rdm(rng, n)
+    if missing_in == "pixel":
+        pixel = with_missing(pixel, 4)  # a uniform grey image
+    elif missing_in == "brain":
+        brain = with_missing(brain, 7)
+    else:
+        models[0] = with_missing(models[0], 9)  # a ReLU layer silent for one image
+    result = partial_rsa(models, brain, pixel, n_permutations=N, seed=2)
+    z = upper_triangle(pixel)
+
+    def closed(x, y):
+        keep = ~(np.isnan(x) | np.isnan(y) | np.isnan(z))
+        return partial_from_correlations([x[keep], y[keep], z[keep]])
+
+    brute = [[closed(upper_triangle(m), upper_triangle(permuted(brain, p))) for m in models]
+             for p in permutation_indices(n, N, 2)]
+    np.testing.assert_allclose(result.null, brute, atol=1e-10)
+    np.testing.assert_allclose(result.rho, [closed(upper_triangle(m), upper_triangle(brain)) for m in models], atol=1e-12)
+    assert result.n_pairs == (n - 1) * (n - 2) // 2
+
+
+def test_partial_rsa_with_a_missing_pair_rescores_every_permutation():
+    rng = np.random.default_rng(33)
+    n = 9
+    pixel, model, brain = (random_rdm(rng, n) for _ in range(3))
+    brain[2, 5] = brain[5, 2] = np.nan
+    result = partial_rsa(model, brain, pixel, n_permutations=30, seed=1)
+    x, z = upper_triangle(model), upper_triangle(pixel)
+
+    def closed(y):
+        keep = ~np.isnan(y)
+        return partial_from_correlations([x[keep], y[keep], z[keep]])
+
+    np.testing.assert_allclose(result.null[:, 0], [closed(upper_triangle(permuted(brain, p)))
+                                                   for p in permutation_indices(n, 30, 1)], atol=1e-10)
+
+
+@pytest.mark.parametrize("scheme", ["stimuli", "pairs"])
+def test_a_constant_rdm_has_no_score_and_no_p(scheme):
+    """A constant RDM orders no pairs: rho and p are NaN (not 0 and 1), for the brain as
+    for a model, in the Mantel test and in partial RSA."""
+    rng = np.random.default_rng(34)
+    n = 8
+    model, pixel = random_rdm(rng, n), random_rdm(rng, n)
+    constant = np.ones((n, n)) - np.eye(n)
+    for models, brain in [(model, constant), (np.stack([constant, model]), model)]:
+        result = permutation_test(models, brain, 20, scheme=scheme)
+        undefined = np.isnan(result.rho)
+        assert undefined[0] and np.isnan(result.p[0]) and np.isnan(result.p_diff[0]).all()
+        assert np.isnan(partial_rsa(models, brain, pixel, n_permutations=20, scheme=scheme).rho[0])
+    assert not np.isnan(result.rho[1])  # the other model keeps its score
+    boot = bootstrap_ci(constant, model, n_bootstrap=20, ci="percentile")
+    assert np.isnan(boot.estimate[0]) and np.isnan(boot.low[0]) and boot.n_undefined[0] == 20
+
+
+def test_a_constant_control_controls_nothing():
+    rng = np.random.default_rng(35)
+    model, brain = random_rdm(rng, 9), random_rdm(rng, 9)
+    constant = np.ones((9, 9)) - np.eye(9)
+    partial = partial_rsa(model, brain, constant, n_permutations=10)
+    assert partial.rho[0] == pytest.approx(stats.spearmanr(upper_triangle(model), upper_triangle(brain)).statistic)
+
+
+@pytest.mark.parametrize("ci", ["percentile", "bca"])
+def test_identical_models_differ_by_exactly_zero(ci):
+    """Two conditions whose models are the same RDMs: the difference of their seed means
+    is 0 in every permutation and every bootstrap sample, so p = 1 and the interval
+    is [0, 0] (no rounding residue)."""
+    rng = np.random.default_rng(36)
+    n = 10
+    seeds = [random_rdm(rng, n) for _ in range(2)]
+    models = np.stack(seeds + seeds)  # condition a: seeds 0, 1; condition b: the same RDMs
+    brain = random_rdm(rng, n)
+    means = np.array([[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
+    test = permutation_test(models, brain, 50).combine(means)
+    assert test.rho[0] - test.rho[1] == 0.0 and test.p_diff[0, 1] == 1.0
+    boot = bootstrap_ci(models, brain, n_bootstrap=40, ci=ci, contrasts=means[0:1] - means[1:2])
+    assert boot.estimate[0] == 0.0 and (boot.samples == 0.0).all()
+    assert (boot.low[0], boot.high[0]) == (0.0, 0.0) and boot.n_undefined[0] == 0
+
+
+@pytest.mark.parametrize("ci", ["percentile", "bca"])
+def test_undefined_bootstrap_samples_of_a_small_set_are_left_out_and_counted(ci):
+    """6 stimuli: a resample with fewer than 3 distinct stimuli has at most one distinct
+    pair, a constant vector, so its score is undefined. Those samples are counted, and
+    the interval is that of the other samples (rsatoolbox leaves them out too)."""
+    rng = np.random.default_rng(37)
+    n, B = 6, 400
+    model, brain = random_rdm(rng, n), random_rdm(rng, n)
+    resamples = bootstrap_indices(n, B, seed=5)
+    distinct = np.array([np.unique(r).size for r in resamples])
+    assert (distinct < 3).any()  # the draw holds some degenerate resamples
+    result = bootstrap_ci(model, brain, ci=ci, resamples=resamples, level=0.9)
+    assert result.n_undefined[0] == (distinct < 3).sum()
+    np.testing.assert_array_equal(np.isnan(result.samples[:, 0]), distinct < 3)
+    defined = result.samples[distinct >= 3, 0]
+    if ci == "percentile":
+        assert (result.low[0], result.high[0]) == pytest.approx(tuple(np.quantile(defined, [0.05, 0.95])))
+    else:
+        def statistic(idx):
+            idx = np.asarray(idx, dtype=int)
+            iu = np.triu_indices(idx.size, 1)
+            keep = (idx[:, None] != idx[None, :])[iu]
+            return stats.spearmanr(model[np.ix_(idx, idx)][iu][keep], brain[np.ix_(idx, idx)][iu][keep]).statistic
+
+        class Previous:  # a resample of all 6 stimuli scores the estimate: a tie, not a rounding residue
+            estimate = statistic(np.arange(n))
+            bootstrap_distribution = np.where(np.isclose(defined, estimate, rtol=0, atol=1e-12), estimate, defined)
+
+        ref = stats.bootstrap((np.arange(n),), statistic, n_resamples=0, bootstrap_result=Previous, vectorized=False,
+                              confidence_level=0.9, method="BCa")
+        assert result.low[0] == pytest.approx(ref.confidence_interval.low, abs=1e-12)
+        assert result.high[0] == pytest.approx(ref.confidence_interval.high, abs=1e-12)
+
+
+def test_fewer_than_four_stimuli_is_an_error_naming_the_statistic():
+    rng = np.random.default_rng(38)
+    a, b, c = (random_rdm(rng, 3) for _ in range(3))
+    for call, name in [(lambda: permutation_test(a, b, 10), "permutation_test"),
+                       (lambda: bootstrap_ci(a, b, n_bootstrap=10), "bootstrap_ci"),
+                       (lambda: partial_rsa(a, b, c, n_permutations=10), "partial_rsa")]:
+        with pytest.raises(ValueError, match=rf"{name} needs RDMs of at least 4 stimuli.*these have 3"):
+            call()
+
+
+def test_reliability_at_or_below_zero_is_zero_after_spearman_brown():
+    """A reliability is a variance share in [0, 1]: nothing reliable (r <= 0) stays 0
+    after the prophecy, instead of 2r / (1 + r) (= -2 at r = -0.5, infinite at -1)."""
+    np.testing.assert_array_equal(spearman_brown(np.array([-1.0, -0.5, 0.0])), [0.0, 0.0, 0.0])
+    assert spearman_brown(1.0) == 1.0 and np.isnan(spearman_brown(np.nan))
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        spearman_brown(1.5)
+    rng = np.random.default_rng(39)
+    odd = random_rdm(rng, 10)
+    even = odd.max() - odd  # the same order reversed: r = -1
+    np.fill_diagonal(even, 0.0)
+    half = split_half_reliability(odd, even)
+    assert half.r == pytest.approx(-1.0) and half.r_corrected == 0.0
+
+
+def test_subject_draws_come_from_their_own_stream():
+    """With subject resampling each sample's subjects are drawn from a stream spawned
+    for subjects, not from the stimuli's: every sample redone by hand, and the subject
+    draws agree with what the stimulus stream would give for them only at chance
+    (1 / s), where one shared stream makes them agree almost always."""
+    from lrrsa.rsa.bootstrap import resample_streams
+
+    rng = np.random.default_rng(40)
+    n, s, B = 9, 3, 30
+    models = np.stack([random_rdm(rng, n) for _ in range(2)])
+    subjects = np.stack([random_rdm(rng, n) for _ in range(s)])
+    result = bootstrap_ci(models, subjects, n_bootstrap=B, ci="percentile", seed=3, resample_subjects=True)
+    iu = np.triu_indices(n, 1)
+    for b, (idx, who) in enumerate(zip(bootstrap_indices(n, B, 3), subject_indices(s, B, 3))):
+        group = subjects[who].mean(axis=0)
+        keep = (idx[:, None] != idx[None, :])[iu]
+        expected = [stats.spearmanr(m[np.ix_(idx, idx)][iu][keep], group[np.ix_(idx, idx)][iu][keep]).statistic
+                    for m in models]
+        np.testing.assert_allclose(result.samples[b], expected, atol=1e-12)
+    draws = subject_indices(s, 20_000, 3).ravel()
+    shared = resample_streams(3)[0].integers(0, s, size=draws.size)  # the same draw from the stimuli's stream
+    agreement = np.mean(draws == shared)
+    assert abs(agreement - 1 / s) < 4 * np.sqrt((1 / s) * (1 - 1 / s) / draws.size), agreement

@@ -14,7 +14,8 @@ from lrrsa.tables import (
     summary_markdown, write_paper_comparison,
 )
 
-STATS = {"n_permutations": 10000, "permutation_scheme": "stimuli", "n_bootstrap": 1000, "bootstrap_scheme": "stimuli",
+STATS = {"n_permutations": 10000, "permutation_scheme": "stimuli", "inference": "variance_components",
+         "generalise_over": ["stimuli", "seeds"], "n_bootstrap": 1000, "bootstrap_scheme": "stimuli",
          "bootstrap_subjects": False, "ci_method": "bca", "ci_level": 0.95, "reference": "untrained",
          "fdr": {"family": "comparisons", "method": "fdr_bh"}}
 PUBLISHED = REPO / "workflow" / "resources" / "paper" / "leutenegger2026.tsv"
@@ -80,8 +81,13 @@ def test_summary_markdown_cells_and_legend():
     assert r"\* p_fdr < 0.05, \*\* p_fdr < 0.01, \*\*\* p_fdr < 0.001" in after
     assert "one-sided permutation test of rho > 0 (10000 permutations, scheme stimuli)" in after
     assert "fdr_bh over the 5 vs-zero tests of all conditions and ROIs (stats.fdr.family: comparisons)" in after
-    assert "95 % bca bootstrap interval" in after and "mean over 5 seeds" in after
-    assert "†: differs from untrained" in after
+    assert "95% t-interval over stimuli and seeds in brackets" in after and "mean over 5 seeds" in after
+    assert ("†: differs from untrained (two-sided t-test of the difference, generalising over stimuli and seeds "
+            "(variance components, Welch-Satterthwaite df) of the seed means") in after
+    assert "p_exchangeable" in after  # where the paper's own difference test is
+    boot = legend(summary_frame(), method="spearman", stats={**STATS, "inference": "bootstrap"})
+    assert "95% BCa bootstrap CI (stimuli resampled) in brackets (1000 samples)" in boot
+    assert "percentile-bootstrap test of the difference" in boot
 
 
 @pytest.mark.parametrize("family, phrase", [

@@ -607,8 +607,13 @@ def test_roi_voxel_counts(tmp_path, data):
         assert row.n_voxels == expect[row.roi].sum()
         assert row.n_selected == (expect[row.roi] & nc_ok).sum()
     assert table.set_index("roi").loc["U", "items"] == "V2 | IT"
-    with pytest.raises(ValueError, match=r"sub-01_VoxelMetadata\.csv: ROI hV4 has no voxels"):
-        tf.roi_voxel_counts(data["dir"], [SUB], {"V4": ["hV4"]})
+    # an ROI without voxels for a subject is counted (0), not fatal: its RDM is NaN and the other ROIs run
+    empty = tf.roi_voxel_counts(data["dir"], [SUB], {"V4": ["hV4"], "V1": ["V1"]}).set_index("roi")
+    assert (empty.loc["V4", "n_voxels"], empty.loc["V4", "n_selected"]) == (0, 0)
+    assert empty.loc["V1", "n_voxels"] == expect["V1"].sum()
+    with pytest.raises(tf.EmptyRoiError, match=r"sub-01_VoxelMetadata\.csv: ROI hV4 has no voxels"):
+        tf.roi_mask(tf.read_voxel_metadata(data["dir"] / f"{SUB}_VoxelMetadata.csv"), ["hV4"],
+                    source=data["dir"] / f"{SUB}_VoxelMetadata.csv")
 
 
 def test_config_names_a_missing_roi_mask(tmp_path):

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from lrrsa.data.training_images import LabelledImages
 from lrrsa.learning_rules import make_rule
+from lrrsa.learning_rules.network import filter_similarity, unit_drift
 from lrrsa.model import Architecture, build_model
 from lrrsa.training import TrainingSettings, channel_statistics, configure_torch, train
 
@@ -77,13 +78,16 @@ def test_cosine_schedule_matches_closed_form(tmp_path):
     np.testing.assert_allclose(history["lr"].iloc[1:], expected, rtol=1e-9)
 
 
-def test_untrained_keeps_initial_weights(tmp_path):
-    model, history = run(tmp_path, hyper={"rule": "untrained"})
+@pytest.mark.parametrize("batchnorm", ["calibrated", "identity"])
+def test_untrained_keeps_initial_weights(tmp_path, batchnorm):
+    model, history = run(tmp_path, hyper={"rule": "untrained", "batchnorm": batchnorm})
     initial = build_model(SMALL, seed=0)
-    for name, value in initial.state_dict().items():
-        if not name.startswith("input_"):
-            assert torch.equal(model.state_dict()[name], value), name
+    for name, value in initial.named_parameters():
+        assert torch.equal(model.state_dict()[name], value), name
+    calibrated = [not torch.equal(b.bn.running_mean, torch.zeros_like(b.bn.running_mean)) for b in model.blocks]
+    assert calibrated == [batchnorm == "calibrated"] * len(model.blocks)  # see test_rule_controls.py
     assert list(history["epoch"]) == [0]
+    assert (history.filter(like="drift_") == 0).all().all()
     # The model's input normalisation is the training images' channel statistics.
     mean, std = channel_statistics(coloured_squares(24, 0).images)
     torch.testing.assert_close(model.input_mean, torch.tensor(mean, dtype=torch.float32))
@@ -130,3 +134,59 @@ def test_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     _, history = run(tmp_path, hyper={**BP, "lr": 0.02}, epochs=2, name="ckpt.pt")
     assert list(history["epoch"]) == [0, 1, 2]  # trained from scratch, not from epoch 2
     assert history["lr"].iloc[1] == 0.02
+
+
+# ---- the diagnostics logged for every rule ---------------------------------------------
+
+def test_unit_drift_has_its_closed_form():
+    """1 - mean over units of cos(w_u, w0_u): per unit, a rescaled copy gives 0, an
+    orthogonal vector 1, the reversed vector 2, a rotation by theta 1 - cos(theta)."""
+    g = torch.Generator().manual_seed(0)
+    w0 = torch.randn(4, 2, 3, 3, generator=g)
+    basis = torch.linalg.qr(torch.randn(18, 18, generator=g, dtype=torch.float64))[0]
+    units = []
+    for u, theta in enumerate([0.0, math.pi / 2, math.pi, 0.7]):
+        e1, e2 = basis[:, 2 * u], basis[:, 2 * u + 1]  # orthonormal pairs
+        units.append((e1, math.cos(theta) * e1 + math.sin(theta) * e2))
+    w0 = torch.stack([a for a, _ in units]).reshape(4, 2, 3, 3)
+    w = torch.stack([b * (u + 1.5) for u, (_, b) in enumerate(units)]).reshape(4, 2, 3, 3)  # any scale
+    expected = 1 - np.mean([1.0, 0.0, -1.0, math.cos(0.7)])
+    assert unit_drift(w, w0) == pytest.approx(expected, abs=1e-12)
+    assert unit_drift(w0.float(), w0.float()) == 0.0  # bit-identical: exactly 0
+    with pytest.raises(ValueError, match="shape"):
+        unit_drift(w, w0[:2])
+
+
+def test_filter_similarity_is_the_mean_pairwise_cosine():
+    from scipy.spatial.distance import pdist
+
+    w = torch.randn(7, 3, 3, 3, generator=torch.Generator().manual_seed(1))
+    expected = 1 - pdist(w.flatten(1).double().numpy(), "cosine").mean()
+    assert filter_similarity(w) == pytest.approx(expected, abs=1e-12)
+    assert filter_similarity(torch.ones(5, 2) * torch.arange(1, 6)[:, None]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="two filters"):
+        filter_similarity(torch.ones(1, 4))
+
+
+def test_history_has_drift_and_filter_similarity_for_every_rule(tmp_path):
+    model, history = run(tmp_path, epochs=2)
+    layers = ["conv1", "conv2", "fc1", "fc2"]
+    initial = build_model(SMALL, 0)
+    first = history.iloc[0]
+    for name in layers:
+        assert first[f"drift_{name}"] == 0.0
+        assert (history[f"drift_{name}"].iloc[1:] > 0).all(), name
+    for i, name in enumerate(["conv1", "conv2"]):
+        assert first[f"filter_similarity_{name}"] == pytest.approx(filter_similarity(initial.blocks[i].conv.weight))
+        assert history[f"filter_similarity_{name}"].iloc[-1] == pytest.approx(
+            filter_similarity(model.blocks[i].conv.weight))
+    assert history["drift_conv1"].iloc[-1] == pytest.approx(
+        unit_drift(model.blocks[0].conv.weight, initial.blocks[0].conv.weight))
+
+
+def test_a_rule_may_not_overwrite_the_loops_columns(tmp_path, monkeypatch):
+    from lrrsa.learning_rules.backprop import Backprop
+
+    monkeypatch.setattr(Backprop, "end_epoch", lambda self, epoch: {"drift_conv1": 0.5})
+    with pytest.raises(ValueError, match=r"\['drift_conv1'\] clash"):
+        run(tmp_path, epochs=1)

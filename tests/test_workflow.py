@@ -36,10 +36,10 @@ TINY = {
     "stats": {"n_permutations": 999, "n_bootstrap": 100},
 }
 LAYERS = ["conv1", "conv2", "conv3", "fc1", "fc2"]
-FIGURES = ["architecture", "training_dynamics", "filters", "rsa_by_roi", "hierarchy", "seeds", "layer_heatmap",
-           "noise_normalised", "pairwise", "subjects", "partial"]
+FIGURES = ["architecture", "training_dynamics", "filters", "drift", "rsa_by_roi", "hierarchy", "seeds",
+           "layer_heatmap", "noise_normalised", "pairwise", "subjects", "partial"]
 # The figures drawn from the RSA scores and statistics tables.
-RESULT_FIGURES = {f"plot_{name}" for name in FIGURES[3:]}
+RESULT_FIGURES = {f"plot_{name}" for name in FIGURES[4:]}
 
 
 def snakemake(workdir: Path, *args: str, config: str = "tiny.yaml") -> subprocess.CompletedProcess:
@@ -146,7 +146,7 @@ def test_changing_bp_lr_reruns_only_bp_and_what_depends_on_it(tiny_run):
                      "collect_scores", "summarise_scores", "all",
                      "run_roi_tests", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores",
                      "select_layers", "render_summary_table", "record_config", *RESULT_FIGURES,
-                     "plot_training_dynamics", "analyse_filters", "plot_filters"}
+                     "plot_training_dynamics", "plot_drift", "analyse_filters", "plot_filters"}
 
 
 def test_changing_the_fdr_family_reruns_only_the_tables(tiny_run):

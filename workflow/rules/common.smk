@@ -5,6 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from lrrsa.config import ConfigError, check_local_paths, load_schema, validate_config
+from lrrsa.significance import interval_label
 
 try:
     _validated = validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
@@ -221,8 +222,8 @@ def check_stats_config():
 check_stats_config()
 # What the per-ROI tests use of the stats section; the FDR and reference keys only
 # change the tables, so editing them reruns only the tables.
-ROI_TEST_KEYS = ["n_permutations", "permutation_scheme", "n_bootstrap", "bootstrap_scheme",
-                 "bootstrap_subjects", "ci_method", "ci_level", "seed"]
+ROI_TEST_KEYS = ["n_permutations", "permutation_scheme", "inference", "generalise_over", "n_bootstrap",
+                 "bootstrap_scheme", "bootstrap_subjects", "ci_method", "ci_level", "seed"]
 
 
 def split_half_rdms():
@@ -233,6 +234,7 @@ def split_half_rdms():
 # Figures, one rule each (PNG for the report, PDF for papers), by the rule file that draws them.
 FIGURES = [
     "architecture", "training_dynamics", "filters",  # models.smk
+    "drift",  # figures.smk, training
     "rsa_by_roi", "hierarchy", "seeds", "layer_heatmap", "noise_normalised",  # figures.smk, RSA results
     "pairwise", "subjects", "partial",  # figures.smk, statistics
 ]

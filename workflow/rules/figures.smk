@@ -1,6 +1,36 @@
 # Figures of the results, each one rule writing PNG (report) and PDF (papers), with a caption.
 
 
+# ---- training: how far each layer moved from its initialisation ----
+
+
+rule plot_drift:
+    input:
+        # condition-major, seeds within: the order the script pairs with params
+        histories=[results(f"models/{c}/seed-{s}/history.tsv") for c in CONDITIONS for s in SEEDS],
+    output:
+        report(
+            results("figures/drift.png"),
+            caption="../report/drift.rst",
+            category="2. Training",
+            subcategory="Figures",
+        ),
+        results("figures/drift.pdf"),
+    params:
+        conditions=CONDITIONS,
+        seeds=SEEDS,
+    log:
+        log_of("figures/drift"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_drift.py"
+
+
 # ---- RSA results: main figure, hierarchy, seeds, layer x ROI, noise-ceiling normalised ----
 
 
@@ -21,7 +51,7 @@ rule plot_rsa_by_roi:
         layer_map=config["rsa"]["layer_map"],
         conditions=CONDITIONS,
         method=config["rsa"]["method"],
-        ci_level=config["stats"]["ci_level"],
+        interval=interval_label(config["stats"]),
         fdr=config["stats"]["fdr"],
     log:
         log_of("figures/rsa_by_roi"),
@@ -161,7 +191,7 @@ rule plot_pairwise:
         conditions=CONDITIONS,
         method=config["rsa"]["method"],
         fdr=config["stats"]["fdr"],
-        ci={key: config["stats"][key] for key in ["ci_level", "ci_method", "bootstrap_scheme"]},
+        interval=interval_label(config["stats"]),
     log:
         log_of("figures/pairwise"),
     threads: 1

@@ -8,8 +8,8 @@ from lrrsa.provenance import env_file_packages
 # The published values, shipped with the workflow (README.md beside them).
 PAPER_VALUES = str(Path(workflow.basedir) / "workflow" / "resources" / "paper" / "leutenegger2026.tsv")
 # Stats keys the legend of summary.md states (the tables' own inputs change with all of them).
-SUMMARY_MD_KEYS = ["n_permutations", "permutation_scheme", "n_bootstrap", "bootstrap_scheme", "bootstrap_subjects",
-                   "ci_method", "ci_level", "reference", "fdr"]
+SUMMARY_MD_KEYS = ["n_permutations", "permutation_scheme", "inference", "generalise_over", "n_bootstrap",
+                   "bootstrap_scheme", "bootstrap_subjects", "ci_method", "ci_level", "reference", "fdr"]
 
 
 # Every conda env the rules name (envs/<name>.yaml): name -> env file. The Snakefile includes

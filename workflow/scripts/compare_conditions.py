@@ -2,7 +2,7 @@ from lrrsa.logs import configure_logging
 
 configure_logging(snakemake.log[0])
 
-from lrrsa.stats import write_pairwise
+from lrrsa.stats.study_tables import write_pairwise
 
 p = snakemake.params
 write_pairwise(snakemake.input.tests, snakemake.output[0], rois=p.rois, conditions=p.conditions, fdr_config=p.fdr)

@@ -4,7 +4,7 @@ configure_logging(snakemake.log[0])
 
 from pathlib import Path
 
-from lrrsa.stats import write_split_half_rdms
+from lrrsa.stats.split_half import write_split_half_rdms
 
 p = snakemake.params
 write_split_half_rdms(

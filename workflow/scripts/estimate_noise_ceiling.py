@@ -2,7 +2,7 @@ from lrrsa.logs import configure_logging
 
 configure_logging(snakemake.log[0])
 
-from lrrsa.stats import write_noise_ceiling
+from lrrsa.stats.noise_ceiling_table import write_noise_ceiling
 
 p = snakemake.params
 write_noise_ceiling(

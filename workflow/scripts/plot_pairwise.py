@@ -8,7 +8,6 @@ from lrrsa.tsv import read_table
 
 table = read_table(snakemake.input[0])
 params = snakemake.params
-figure = plot_pairwise(table, params.conditions, method=params.method, fdr=params.fdr, ci_level=params.ci["ci_level"],
-                       ci_method=params.ci["ci_method"], bootstrap_scheme=params.ci["bootstrap_scheme"],
+figure = plot_pairwise(table, params.conditions, method=params.method, fdr=params.fdr, interval=params.interval,
                        source=snakemake.input[0])
 save_figure(figure, snakemake.output)

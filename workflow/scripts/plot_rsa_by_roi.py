@@ -9,7 +9,7 @@ p = snakemake.params
 figure = plot_rsa_by_roi(
     read_table(snakemake.input.scores, SCORE_COLUMNS), p.layer_map, p.conditions,
     summary=read_table(snakemake.input.summary, SUMMARY_COLUMNS),
-    ceiling=read_table(snakemake.input.noise_ceiling, CEILING_COLUMNS), method=p.method, ci_level=p.ci_level,
+    ceiling=read_table(snakemake.input.noise_ceiling, CEILING_COLUMNS), method=p.method, interval=p.interval,
     corrected=p.fdr["family"] != "none",
 )
 save_figure(figure, snakemake.output)

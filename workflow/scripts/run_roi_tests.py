@@ -2,7 +2,7 @@ from lrrsa.logs import configure_logging
 
 configure_logging(snakemake.log[0])
 
-from lrrsa.stats import write_roi_tests
+from lrrsa.stats.roi_tests import write_roi_tests
 
 p = snakemake.params
 write_roi_tests(

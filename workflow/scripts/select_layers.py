@@ -2,7 +2,7 @@ from lrrsa.logs import configure_logging
 
 configure_logging(snakemake.log[0])
 
-from lrrsa.stats import write_layers
+from lrrsa.stats.layer_selection import write_layers
 
 p = snakemake.params
 write_layers(

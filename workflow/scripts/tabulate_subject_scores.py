@@ -2,7 +2,7 @@ from lrrsa.logs import configure_logging
 
 configure_logging(snakemake.log[0])
 
-from lrrsa.stats import write_subjects
+from lrrsa.stats.study_tables import write_subjects
 
 p = snakemake.params
 write_subjects(

@@ -88,6 +88,10 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
     filter_seed = config["figures"]["filter_seed"]
     if filter_seed is not None and filter_seed not in config["seeds"]:
         problems.append(f"config key figures.filter_seed: {filter_seed} is not one of seeds {config['seeds']}")
+    stats = config["stats"]
+    if stats["inference"] == "variance_components" and config["rsa"]["method"] not in ("spearman", "pearson"):
+        problems.append(f"config key stats.inference: variance_components needs rsa.method spearman or pearson "
+                        f"(got {config['rsa']['method']!r}); use stats.inference: bootstrap")
     training = config["training_data"]
     if training["source"] == "image_folder" and not training["path"]:
         problems.append("config key training_data.path: required when training_data.source is image_folder")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from lrrsa.rdm_io import load_rdm
-from lrrsa.comparators import rsa_score
+from lrrsa.rsa.comparators import rsa_score
 
 SCORE_COLUMNS = ["condition", "seed", "layer", "roi", "subject", "rho", "n_pairs"]
 

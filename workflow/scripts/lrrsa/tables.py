@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lrrsa.significance import DAGGER, DAGGER_LEVEL, STAR_LEVELS, dagger, stars
+from lrrsa.significance import DAGGER, DAGGER_LEVEL, STAR_LEVELS, dagger, difference_test_label, interval_label, stars
 from lrrsa.tsv import read_table, write_table
 
 def _escape(text: str) -> str:
@@ -61,19 +61,33 @@ def results_table(summary: pd.DataFrame, conditions: Sequence[str] | None = None
     return table
 
 
-def _family_text(fdr: Mapping, kind: str, n_tests: int) -> str:
-    """How the correction of stats.fdr (method, family) treats one kind of test."""
+def _comparisons(n_conditions: int, n_rois: int | None) -> str:
+    """'60 condition comparisons (15 pairs of 6 conditions x 4 ROIs: ...)': the
+    difference family's size from the run's own conditions and ROIs (per ROI: None)."""
+    pairs = n_conditions * (n_conditions - 1) // 2
+    size = pairs * (n_rois or 1)
+    per = f" x {n_rois} ROI{'s' * (n_rois != 1)}" if n_rois else ""
+    return (f"{size} condition comparison{'s' * (size != 1)} ({pairs} pair{'s' * (pairs != 1)} of {n_conditions} "
+            f"conditions{per}: vs the reference and pairwise)")
+
+
+def _family_text(fdr: Mapping, kind: str, n_tests: int, n_conditions: int = 0, n_rois: int = 0) -> str:
+    """How the correction of stats.fdr (method, family) treats one kind of test:
+    ``zero`` (``n_tests`` vs-zero tests) or ``difference`` (every pair of the
+    ``n_conditions`` conditions in each of the ``n_rois`` ROIs)."""
     family, method = fdr["family"], fdr["method"]
-    tests = {"zero": "vs-zero tests", "difference": "condition comparisons, vs the reference and pairwise,"}[kind]
     if family == "none":
         return "not corrected (stats.fdr.family: none, p_fdr = p)"
-    if family == "per_roi":
-        return f"{method} over the {tests} within each ROI (stats.fdr.family: per_roi)"
     if family == "all":
         return (f"{method} over every group-level test of all ROIs in one family: vs-zero tests, condition "
                 "comparisons and partial tests (stats.fdr.family: all)")
-    count = f"{n_tests} " if kind == "zero" else ""
-    return f"{method} over the {count}{tests} of all conditions and ROIs (stats.fdr.family: {family})"
+    if kind == "zero":
+        where = "within each ROI" if family == "per_roi" else "of all conditions and ROIs"
+        count = f"{n_tests} " if family != "per_roi" else ""
+        return f"{method} over the {count}vs-zero tests {where} (stats.fdr.family: {family})"
+    if family == "per_roi":
+        return f"{method} over the {_comparisons(n_conditions, None)} within each ROI (stats.fdr.family: per_roi)"
+    return f"{method} over the {_comparisons(n_conditions, n_rois)} of all ROIs (stats.fdr.family: {family})"
 
 
 def legend(summary: pd.DataFrame, *, method: str, stats: Mapping) -> str:
@@ -82,14 +96,13 @@ def legend(summary: pd.DataFrame, *, method: str, stats: Mapping) -> str:
     n_seeds = sorted(set(summary["n_seeds"].dropna().astype(int))) if "n_seeds" in summary else []
     seeds = "/".join(map(str, n_seeds)) or "all"
     fdr = stats["fdr"]
-    level = f"{100 * stats['ci_level']:g} %"
-    resampled = stats["bootstrap_scheme"] + (" and subjects" if stats.get("bootstrap_subjects") else "")
     thresholds = ", ".join(f"{_escape(mark)} p_fdr < {threshold:g}" for threshold, mark in reversed(STAR_LEVELS))
     n_zero = int(summary["p"].notna().sum()) if "p" in summary else 0
+    n_conditions, n_rois = summary["condition"].nunique(), summary["roi"].nunique()
     lines = [
         f"Cells: {method} correlation between the model RDM of the ROI's layer and the group brain RDM, "
-        f"mean over {seeds} seeds, with its {level} {stats['ci_method']} bootstrap interval in brackets "
-        f"({stats['n_bootstrap']} samples resampling {resampled}).",
+        f"mean over {seeds} seeds, with its {interval_label(stats)} in brackets"
+        + (f" ({stats['n_bootstrap']} samples)." if stats.get("inference") == "bootstrap" else "."),
         f"Stars: {thresholds}; no star: p_fdr >= 0.05. Test: one-sided permutation test of rho > 0 "
         f"({stats['n_permutations']} permutations, scheme {stats['permutation_scheme']}); "
         f"p_fdr: {_family_text(fdr, 'zero', n_zero)}.",
@@ -97,8 +110,10 @@ def legend(summary: pd.DataFrame, *, method: str, stats: Mapping) -> str:
     reference = stats.get("reference")
     if reference:
         lines.append(
-            f"{DAGGER}: differs from {reference} (two-sided permutation test of the difference of seed means, "
-            f"p_fdr < {DAGGER_LEVEL:g}; {_family_text(fdr, 'difference', 0)}).")
+            f"{DAGGER}: differs from {reference} ({difference_test_label(stats)} of the seed means, "
+            f"p_fdr < {DAGGER_LEVEL:g}; {_family_text(fdr, 'difference', 0, n_conditions, n_rois)}). "
+            "The paper's test of a difference, the permutation test whose null is that neither condition "
+            "shares structure with the brain, is in pairwise.tsv as p_exchangeable.")
     return "\n\n".join(lines)
 
 

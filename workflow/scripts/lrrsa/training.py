@@ -1,8 +1,10 @@
 """The training loop shared by every learning rule.
 
 It owns what must be identical across conditions: data order, held-out
-evaluation, per-epoch checkpoints (a killed job resumes where it stopped) and
-the history table. The rule owns only how weights change.
+evaluation, per-epoch checkpoints (a killed job resumes where it stopped), the
+history table and the diagnostics logged for every rule (how far each layer moved
+from the seed's initialisation, how alike each conv layer's filters are). The rule
+owns only how weights change.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 
 from lrrsa.data.training_images import LabelledImages
 from lrrsa.learning_rules import make_rule
+from lrrsa.learning_rules.network import layer_weights, weight_diagnostics
 from lrrsa.model import ConvNet
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,30 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     return batches
 
 
+def _epoch_batches(
+    x_train: torch.Tensor, y_train: torch.Tensor, settings: TrainingSettings, epoch: int,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The (images, labels) batches of one epoch: the order drawn from (seed, epoch),
+    augmented (if ``settings.augment``) with numbers drawn from (seed, epoch)."""
+    augment_generator = epoch_generator(settings.seed, epoch, stream=3)
+    for batch in _batches(len(y_train), settings.batch_size, epoch_generator(settings.seed, epoch, stream=0)):
+        images = x_train[batch]
+        if settings.augment:
+            images = augment_batch(images, augment_generator)
+        yield images, y_train[batch]
+
+
+def _with_weight_diagnostics(row: dict[str, Any], rule_diagnostics: Mapping[str, float], model: ConvNet,
+                             initial: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """A history row with the rule's diagnostics and the loop's own (drift, filter
+    similarity); a rule may not report a column the row or the loop already has."""
+    uniform = weight_diagnostics(model, initial)
+    if taken := sorted(set(rule_diagnostics) & (set(uniform) | set(row))):
+        raise ValueError(f"learning rule diagnostics {taken} clash with the columns the training loop writes "
+                         "for every rule; rename them")
+    return {**row, **rule_diagnostics, **uniform}
+
+
 def _save_atomically(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -146,11 +173,19 @@ def train(
     ``rule_state_out``, if given, receives the rule's tensors that belong with the
     trained model (:meth:`LearningRule.model_state`, e.g. FA's feedback kernels).
 
-    Epoch 0 is the initial network. ``train_loss``/``train_acc`` are running means
-    over the epoch's updates (NaN at epoch 0); ``test_*`` are held-out, in eval
-    mode, after the epoch. Any other columns are the rule's own diagnostics.
+    Epoch 0 is the initial network (for a rule that takes no steps, after its
+    :meth:`LearningRule.calibrate` pass: the untrained control's BatchNorm statistics).
+    ``train_loss``/``train_acc`` are running means over the epoch's updates (NaN at
+    epoch 0); ``test_*`` are held-out, in eval mode, after the epoch. Every row also
+    has, for every rule, ``drift_<layer>`` for conv1..convN, fc1, fc2 (1 - the mean
+    cosine of each unit's weights with its weights at ``model``'s state on entry, the
+    seed's initialisation; 0 at epoch 0) and ``filter_similarity_<conv>`` (mean
+    pairwise cosine of the layer's filters), see lrrsa.learning_rules.network. Any
+    other columns are the rule's own diagnostics.
     """
     model.to(device)
+    # Before any rule or checkpoint touches the model: drift is measured from here.
+    initial = {name: w.detach().clone() for name, w in layer_weights(model).items()}
     mean, std = channel_statistics(train_data.images)
     model.set_input_normalisation(mean, std)
     x_train, y_train = to_tensor(train_data.images, device), torch.from_numpy(train_data.labels).to(device)
@@ -167,9 +202,13 @@ def train(
 
     rows, first_epoch = _resume(checkpoint, key, model, rule)
     if not rows:
+        started = time.perf_counter()
+        if not rule.trains:
+            rule.calibrate(images for images, _ in _epoch_batches(x_train, y_train, settings, epoch=1))
         test_loss, test_acc = evaluate(model, x_test, y_test, settings.eval_batch_size)
-        rows.append({"epoch": 0, "train_loss": np.nan, "train_acc": np.nan,
-                     "test_loss": test_loss, "test_acc": test_acc, "seconds": 0.0})
+        rows.append(_with_weight_diagnostics(
+            {"epoch": 0, "train_loss": np.nan, "train_acc": np.nan, "test_loss": test_loss, "test_acc": test_acc,
+             "seconds": time.perf_counter() - started if not rule.trains else 0.0}, {}, model, initial))
         log.info("epoch 0 (initial): test_loss %.4f test_acc %.4f", test_loss, test_acc)
 
     for epoch in range(first_epoch, epochs + 1):
@@ -177,18 +216,15 @@ def train(
         model.train()
         rule.start_epoch(epoch, epoch_generator(settings.seed, epoch, stream=1))
         loss_sum, correct, seen = 0.0, 0, 0
-        augment_generator = epoch_generator(settings.seed, epoch, stream=3)
-        for batch in _batches(len(y_train), settings.batch_size, epoch_generator(settings.seed, epoch, stream=0)):
-            images = x_train[batch]
-            if settings.augment:
-                images = augment_batch(images, augment_generator)
-            result = rule.step(images, y_train[batch])
-            loss_sum, correct, seen = loss_sum + result.loss_sum, correct + result.n_correct, seen + len(batch)
+        for images, labels in _epoch_batches(x_train, y_train, settings, epoch):
+            result = rule.step(images, labels)
+            loss_sum, correct, seen = loss_sum + result.loss_sum, correct + result.n_correct, seen + len(labels)
         diagnostics = rule.end_epoch(epoch)
         test_loss, test_acc = evaluate(model, x_test, y_test, settings.eval_batch_size)
         seconds = time.perf_counter() - started
-        rows.append({"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-                     "test_loss": test_loss, "test_acc": test_acc, "seconds": seconds, **diagnostics})
+        rows.append(_with_weight_diagnostics(
+            {"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+             "test_loss": test_loss, "test_acc": test_acc, "seconds": seconds}, diagnostics, model, initial))
         log.info(
             "epoch %d/%d: train_loss %.4f train_acc %.4f test_loss %.4f test_acc %.4f (%.1f s, %.0f img/s)",
             epoch, epochs, loss_sum / seen, correct / seen, test_loss, test_acc, seconds, seen / seconds,

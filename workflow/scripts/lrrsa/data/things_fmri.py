@@ -48,6 +48,7 @@ __all__ = [
     "SplitHalfPatterns",
     "SubjectFiles",
     "VOXEL_COORDINATES",
+    "EmptyRoiError",
     "expand_roi_columns",
     "is_nifti",
     "nifti_roi_mask",
@@ -87,6 +88,12 @@ _VOXEL_ID = "voxel_id"
 VOXEL_COORDINATES = ("voxel_x", "voxel_y", "voxel_z")
 _NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _NAME_PREVIEW = 5
+
+
+class EmptyRoiError(ValueError):
+    """An ROI with no voxels for a subject (none in its columns or masks, or none left
+    by ``min_nc_testset``). Its RDM is undefined; the workflow records it (NaN RDM,
+    ``n_voxels`` 0) and computes the other subjects and ROIs."""
 
 
 def _preview(items: Sequence[object], n: int = _NAME_PREVIEW) -> str:
@@ -369,7 +376,7 @@ def roi_mask(
     for path in niftis:
         mask |= nifti_roi_mask(voxel_metadata, path, source=source)
     if not mask.any():
-        raise ValueError(f"{_where(source)}ROI {' | '.join(names + niftis)} has no voxels")
+        raise EmptyRoiError(f"{_where(source)}ROI {' | '.join(names + niftis)} has no voxels")
     return mask
 
 
@@ -396,11 +403,19 @@ def voxel_selection(
     with np.errstate(invalid="ignore"):
         keep = mask & (nc >= float(min_nc_testset))
     if not keep.any():
-        raise ValueError(
+        raise EmptyRoiError(
             f"{_where(source)}no voxel of ROI {roi_columns!r} has nc_testset >= {min_nc_testset} "
             f"(ROI has {int(mask.sum())} voxels, max nc_testset {np.nanmax(nc[mask]) if np.isfinite(nc[mask]).any() else 'NaN'})"
         )
     return keep
+
+
+def _count(mask) -> int:
+    """Voxels in ``mask()``, 0 for an empty ROI."""
+    try:
+        return int(mask().sum())
+    except EmptyRoiError:
+        return 0
 
 
 def roi_voxel_counts(
@@ -414,8 +429,9 @@ def roi_voxel_counts(
 
     ``n_voxels`` counts the ROI (the union of its items), ``n_selected`` what is left
     after ``min_nc_testset`` (equal when it is None). Reads only the needed columns of
-    each VoxelMetadata file; any error of :func:`voxel_selection` (unknown column, bad
-    mask, empty ROI) names the file.
+    each VoxelMetadata file. An ROI without voxels for a subject counts 0 (its RDM is
+    NaN, see :class:`EmptyRoiError`); any other error of :func:`voxel_selection`
+    (unknown column, bad mask) names the file.
     """
     rows = []
     for subject in subjects:
@@ -426,10 +442,11 @@ def roi_voxel_counts(
         wanted = [i for items in rois.values() for i in roi_items(items, sub)]
         vox = read_voxel_metadata(path, wanted + (["nc_testset"] if min_nc_testset is not None else []))
         for roi, items in rois.items():
-            n_voxels = int(roi_mask(vox, items, source=path, subject=sub).sum())
+            n_voxels = _count(lambda: roi_mask(vox, items, source=path, subject=sub))
             n_selected = n_voxels
-            if min_nc_testset is not None:
-                n_selected = int(voxel_selection(vox, items, min_nc_testset=min_nc_testset, source=path, subject=sub).sum())
+            if min_nc_testset is not None and n_voxels:
+                n_selected = _count(lambda: voxel_selection(vox, items, min_nc_testset=min_nc_testset, source=path,
+                                                            subject=sub))
             rows.append((roi, sub, " | ".join(roi_items(items)), n_voxels, n_selected))
     return pd.DataFrame(rows, columns=["roi", "subject", "items", "n_voxels", "n_selected"])
 

@@ -1,5 +1,6 @@
 """Figures of the models themselves: the architecture and its layer-to-ROI map, the
-training dynamics, and the conv1 filters with their Gabor-likeness."""
+training dynamics, how far each layer moved from its initialisation, and the conv1
+filters with their Gabor-likeness."""
 
 from __future__ import annotations
 
@@ -174,6 +175,91 @@ def plot_training_dynamics(histories: pd.DataFrame, conditions: Sequence[str], n
     handles, labels = axes[1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", frameon=False,
                title=f"mean of {n_seeds} seeds;\nband: seed range")
+    return fig
+
+
+# ---- drift from the initialisation -----------------------------------------------
+
+def drift_layers(histories: pd.DataFrame) -> list[str]:
+    """The layers with a ``drift_<layer>`` column, in column order (input to output)."""
+    layers = [c.removeprefix("drift_") for c in histories.columns if c.startswith("drift_")]
+    if not layers:
+        raise ValueError("the training histories have no drift_<layer> columns (written by lrrsa.training for "
+                         "every rule); retrain with the current code")
+    return layers
+
+
+def final_drift(histories: pd.DataFrame) -> pd.DataFrame:
+    """Per condition, seed and layer: the drift at the seed's last epoch (epoch 0 for a
+    condition that is never trained). Columns condition, seed, layer, epoch, drift."""
+    layers = drift_layers(histories)
+    last = histories.loc[histories.groupby(["condition", "seed"], sort=False)["epoch"].idxmax()]
+    long = last.melt(id_vars=["condition", "seed", "epoch"], value_vars=[f"drift_{name}" for name in layers],
+                     var_name="layer", value_name="drift")
+    long["layer"] = long["layer"].str.removeprefix("drift_")
+    if long["drift"].isna().any():
+        bad = long[long["drift"].isna()].iloc[0]
+        raise ValueError(f"no drift_{bad['layer']} at the last epoch of condition {bad['condition']}, seed {bad['seed']}")
+    return long
+
+
+def plot_drift(histories: pd.DataFrame, conditions: Sequence[str], linear_below: float = 1e-4) -> plt.Figure:
+    """How far each layer moved from the seed's initialisation (``drift_<layer>`` of the
+    histories: 1 - the mean cosine of each unit's weights with its initial weights).
+
+    (a) At the last epoch, per layer (x) and condition (colour): the seed mean (marker)
+    and the seed range (line, minimum to maximum), on a symmetric-log axis (linear below
+    ``linear_below``: drift grows as the square of small angles, so layers differ by
+    orders of magnitude). (b) Per layer, drift over the epochs on the layer's own linear
+    axis: seed mean (line) and range (band); a never-trained condition is a dashed level."""
+    palette = condition_palette(conditions)
+    layers = drift_layers(histories)
+    order = [c for c in conditions if c in set(histories["condition"])]
+    final = final_drift(histories)
+    fig = plt.figure(figsize=(DOUBLE_COLUMN, 4.6), constrained_layout=True)
+    grid = fig.add_gridspec(2, len(layers), height_ratios=[1.35, 1.0])
+    ax = fig.add_subplot(grid[0, :])
+    width = 0.8 / max(len(order), 1)
+    for k, condition in enumerate(order):
+        stats = (final[final["condition"] == condition].groupby("layer")["drift"].agg(["mean", "min", "max"])
+                 .reindex(layers))
+        x = np.arange(len(layers)) - 0.4 + width * (k + 0.5)
+        ax.vlines(x, stats["min"], stats["max"], color=palette[condition], linewidth=1.4, gid=f"range:{condition}")
+        ax.plot(x, stats["mean"], linestyle="none", marker="o", markersize=3.5, color=palette[condition],
+                label=condition, gid=f"drift:{condition}")
+    ax.set_xticks(np.arange(len(layers)), layers)
+    ax.set_xlim(-0.5, len(layers) - 0.5)
+    ax.set_yscale("symlog", linthresh=linear_below, linscale=0.5)
+    ax.set_ylim(0, max(1.0, float(final["drift"].max()) * 1.2))
+    ax.set_ylabel("drift from initialisation\n(1 \u2212 mean cosine per unit)")
+    ax.set_title("(a) How far each layer moved from the seed's initialisation, at the last epoch", loc="left")
+    sns.despine(ax=ax)
+    n_seeds = histories.groupby("condition")["seed"].nunique().max()
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False,
+               title=f"mean of {n_seeds} seeds;\nline, band: seed range")
+
+    last_epoch = max(int(histories["epoch"].max()), 1)
+    for j, layer in enumerate(layers):
+        sub = fig.add_subplot(grid[1, j])
+        for condition in order:
+            rows = histories[histories["condition"] == condition]
+            stats = rows.groupby("epoch")[f"drift_{layer}"].agg(["mean", "min", "max"]).reset_index()
+            colour = palette[condition]
+            if stats["epoch"].max() == 0:
+                sub.plot([0, last_epoch], np.repeat(stats["mean"].iloc[0], 2), color=colour, linestyle="--",
+                         linewidth=1.0, gid=f"line:{layer}:{condition}")
+                continue
+            sub.plot(stats["epoch"], stats["mean"], color=colour, linewidth=1.0, gid=f"line:{layer}:{condition}")
+            sub.fill_between(stats["epoch"], stats["min"], stats["max"], color=colour, alpha=0.2, linewidth=0,
+                             gid=f"band:{layer}:{condition}")
+        sub.set_ylim(0, 1.05 * max(float(histories[f"drift_{layer}"].max()), 1e-6))
+        sub.set_xlim(0, last_epoch)
+        sub.xaxis.set_major_locator(plt.MaxNLocator(integer=True, nbins=4))
+        sub.set_title(f"(b) {layer}" if j == 0 else layer, loc="left")
+        sub.set_xlabel("epoch")
+        if j == 0:
+            sub.set_ylabel("drift over the epochs")
+        sns.despine(ax=sub)
     return fig
 
 

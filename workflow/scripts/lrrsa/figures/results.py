@@ -1,4 +1,4 @@
-"""Figures of the RSA results: the main figure (RSA per ROI with seeds, bootstrap
+"""Figures of the RSA results: the main figure (RSA per ROI with seeds, the
 intervals, the group noise ceiling and FDR-corrected significance), the hierarchical
 gradient across ROIs, seed variability, the layer x ROI heatmap and the scores as a
 fraction of the noise ceiling.
@@ -173,13 +173,13 @@ def _finish(ax: plt.Axes, ax_band: plt.Axes | None, ylabel: str) -> None:
 def plot_rsa_by_roi(
     scores: pd.DataFrame, layer_map: Mapping[str, str], conditions: Sequence[str], *,
     summary: pd.DataFrame | None = None, ceiling: pd.DataFrame | None = None, method: str = "spearman",
-    ci_level: float = 0.95, corrected: bool = True,
+    interval: str = "95% interval", corrected: bool = True,
 ) -> plt.Figure:
     """Main result: group-RDM RSA per ROI (its mapped layer) and condition.
 
     Bars: mean over seeds; thick segments: +- 1 std over seeds; dots: the seeds.
-    With ``summary`` (summary.tsv): thin capped lines, the bootstrap CI of the seed mean
-    (``ci_low``, ``ci_high``), and significance marks above each bar (stars: FDR p of
+    With ``summary`` (summary.tsv): thin capped lines, the interval of the seed mean
+    (``ci_low``, ``ci_high``; ``interval`` names it, :func:`lrrsa.significance.interval_label`), and significance marks above each bar (stars: FDR p of
     rho > 0; dagger: FDR p of the difference from the reference condition). With
     ``ceiling`` (noise_ceiling.tsv): the group RDM's noise ceiling as a grey band per
     ROI (its ``group`` row, lower to upper); where the band lies far above the scores
@@ -226,7 +226,7 @@ def plot_rsa_by_roi(
             ax.hlines(np.concatenate([low, high]), np.tile(x - cap, 2), np.tile(x + cap, 2), colors="black",
                       linewidth=0.6, zorder=4, gid="ci-caps")
             handles.append(Line2D([], [], color="black", linewidth=0.6, marker="_", markersize=4,
-                                  label=f"{ci_level:.0%} bootstrap CI of the mean"))
+                                  label=f"{interval} of the mean"))
         top = stats.set_index(["roi", "condition"])
         seed_max = seeds.groupby(["roi", "condition"])["rho"].max()
         reference = next((r for r in intervals["reference"].dropna().astype(str) if r), "")
@@ -242,7 +242,7 @@ def plot_rsa_by_roi(
                               label=f"*, **, ***: {p_label} < .05, .01, .001\n(score > 0)"))
         if reference:
             handles.append(Line2D([], [], linestyle="none", marker=f"${DAGGER}$", markersize=4, color="black",
-                                  label=f"{DAGGER}: differs from {reference}\n({p_label} < .05)"))
+                                  label=f"{DAGGER}: differs from {reference}\n(test of equal scores,\n{p_label} < .05)"))
     if band is not None:
         handles.append(Patch(color=CEILING_COLOUR, label="noise ceiling of\nthe group RDM"))
     _finish(ax, ax_band, f"RSA with the group RDM\n({method_label(method)})")

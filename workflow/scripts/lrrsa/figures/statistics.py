@@ -24,7 +24,6 @@ from lrrsa.figures.style import DOUBLE_COLUMN, break_y_axis, condition_palette, 
 # Significance level of the marks (on p_fdr); stated in every figure and caption.
 ALPHA = 0.05
 FDR_NAMES = {"fdr_bh": "BH", "fdr_by": "BY"}  # Benjamini-Hochberg, Benjamini-Yekutieli
-RESAMPLED = {"stimuli": "stimuli", "pairs": "RDM pairs"}
 SUBJECT_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h"]
 MARK = "*"
 # Height of the scores part of a broken subject axis, relative to the noise-ceiling part.
@@ -127,18 +126,17 @@ def plot_pairwise(
     *,
     method: str = "spearman",
     fdr: Mapping[str, str] | None = None,
-    ci_level: float = 0.95,
-    ci_method: str = "bca",
-    bootstrap_scheme: str = "stimuli",
+    interval: str = "95% interval",
     alpha: float = ALPHA,
     source: str = "pairwise.tsv",
 ) -> plt.Figure:
     """Forest plot of every condition difference, one panel per ROI.
 
     A row is one pair a - b: the marker is ``delta_rho`` (left half in a's colour,
-    right half in b's), the line its bootstrap CI (``ci_low``-``ci_high``, resampling
-    ``bootstrap_scheme``); the column right of each panel prints ``p_fdr``, in bold
-    with a ``*`` where p_fdr < alpha. The dashed line is no difference.
+    right half in b's), the line its interval (``ci_low``-``ci_high``; ``interval`` says
+    what it is, :func:`lrrsa.significance.interval_label`); the column right of each
+    panel prints ``p_fdr`` of the difference test, in bold with a ``*`` where p_fdr <
+    alpha. The dashed line is no difference.
     """
     _require(pairwise, PAIRWISE_COLUMNS, source)
     if pairwise.empty:
@@ -193,15 +191,13 @@ def plot_pairwise(
     colours = [Patch(facecolor=palette[c], edgecolor="black", linewidth=0.4, label=c)
                for c in _ordered(conditions, [c for pair in pairs for c in pair])]
     fig.legend(handles=colours, loc="outside right upper", title="condition", frameon=False, handlelength=1.0)
-    interval = "BCa" if ci_method == "bca" else ci_method
     key = [
         Line2D([], [], linestyle="none", marker="o", markersize=4.5, fillstyle="left", markerfacecolor="white",
                markerfacecoloralt="0.6", markeredgecolor="black", markeredgewidth=0.5,
                label="difference of seed means (left half: a, right half: b)"),
-        Line2D([], [], color="0.3", linewidth=1.0, label=f"{ci_level * 100:g}% {interval} bootstrap CI "
-               f"({RESAMPLED.get(bootstrap_scheme, bootstrap_scheme)} resampled)"),
+        Line2D([], [], color="0.3", linewidth=1.0, label=interval),
         Line2D([], [], linestyle="none", marker="$*$", color="black", markersize=5,
-               label=f"bold {MARK}: {significance_note(fdr, alpha)}"),
+               label=f"bold {MARK}: {significance_note(fdr, alpha)} (test that a and b score equally)"),
     ]
     fig.legend(handles=key, loc="outside lower center", ncol=2, frameon=False, handlelength=1.2, columnspacing=1.5)
     return fig

@@ -14,6 +14,7 @@ import seaborn as sns
 
 CONDITION_COLOURS = {
     "untrained": "#8c8c8c",
+    "readout_only": "#8c564b",
     "bp": "#1f77b4",
     "fa": "#ff7f0e",
     "pc": "#2ca02c",

@@ -10,6 +10,7 @@ from lrrsa.learning_rules import (  # noqa: F401  (registers the rules)
     backprop,
     feedback_alignment,
     predictive_coding,
+    readout_only,
     stdp,
     untrained,
 )

@@ -9,32 +9,19 @@ import torch
 import torch.nn.functional as F
 
 from lrrsa.learning_rules.base import LearningRule, StepResult, register
+from lrrsa.learning_rules.network import forward
+from lrrsa.learning_rules.optimisers import make_optimizer, make_schedule
 from lrrsa.model import ConvNet
 
-
-def make_optimizer(params, hyper: Mapping[str, Any]) -> torch.optim.Optimizer:
-    name = hyper["optimizer"]
-    if name == "adam":
-        # The paper's setting: L2 weight decay added to the gradient (not AdamW's decoupled decay).
-        return torch.optim.Adam(params, lr=hyper["lr"], weight_decay=hyper["weight_decay"])
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=hyper["lr"], weight_decay=hyper["weight_decay"])
-    if name == "sgd":
-        return torch.optim.SGD(
-            params, lr=hyper["lr"], momentum=hyper["momentum"], weight_decay=hyper["weight_decay"]
-        )
-    raise ValueError(f"unknown optimizer {name!r}")
-
-
-def make_schedule(optimizer: torch.optim.Optimizer, hyper: Mapping[str, Any], epochs: int):
-    """Per-epoch schedule: cosine annealing to 0 over all epochs, or constant."""
-    if hyper["schedule"] == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+__all__ = ["Backprop", "make_optimizer", "make_schedule"]  # the factories, for the rules that import them here
 
 
 @register
 class Backprop(LearningRule):
+    """One optimiser step on autograd's gradient of the batch's mean cross-entropy, the
+    forward pass as in training (BatchNorm on the batch's statistics, running statistics
+    updated once) whatever the module's train/eval mode."""
+
     name = "backprop"
 
     def __init__(self, model: ConvNet, hyper: Mapping[str, Any], *, epochs: int, steps_per_epoch: int,
@@ -44,7 +31,7 @@ class Backprop(LearningRule):
         self.schedule = make_schedule(self.optimizer, self.hyper, epochs)
 
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> StepResult:
-        logits = self.model(images)
+        logits = forward(self.model, images)
         loss = F.cross_entropy(logits, labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

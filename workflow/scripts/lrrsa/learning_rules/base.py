@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -53,7 +53,16 @@ class LearningRule(ABC):
 
     @abstractmethod
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> StepResult:
-        """Update the model on one batch of normalised-by-the-model [0, 1] images."""
+        """Update the model on one batch of normalised-by-the-model [0, 1] images.
+
+        The step must not depend on the module's train/eval mode (BatchNorm in batch
+        mode, as in training: see lrrsa.learning_rules.network)."""
+
+    def calibrate(self, batches: Iterable[torch.Tensor]) -> None:
+        """Called once instead of training by a rule that takes no steps (``trains``
+        False), with the training images in the loop's batch order (epoch 1's), before
+        epoch 0 is evaluated. The untrained control estimates BatchNorm's running
+        statistics here; by default nothing happens."""
 
     def end_epoch(self, epoch: int) -> dict[str, float]:
         """Advance schedules; return the rule's own diagnostics for history.tsv."""

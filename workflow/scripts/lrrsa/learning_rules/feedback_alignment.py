@@ -27,9 +27,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lrrsa.learning_rules.backprop import make_optimizer, make_schedule
 from lrrsa.learning_rules.base import LearningRule, StepResult, register
-from lrrsa.learning_rules.network import Drift, angle_degrees, block
+from lrrsa.learning_rules.network import (
+    alignment_with_backprop, angle_degrees, backprop_gradients, block, layer_weights,
+)
+from lrrsa.learning_rules.optimisers import make_optimizer, make_schedule
 from lrrsa.model import ConvNet
 
 
@@ -85,11 +87,9 @@ def fa_linear(x: torch.Tensor, layer: torch.nn.Linear, feedback: torch.Tensor) -
 
 
 def feedback_layers(model: ConvNet) -> dict[str, torch.Tensor]:
-    """Name -> forward weight of every layer that sends an error down (has a B)."""
-    weights = {f"conv{i}": b.conv.weight for i, b in enumerate(model.blocks, start=1) if i > 1}
-    weights["fc1"] = model.fc1.weight
-    weights["fc2"] = model.fc2.weight
-    return weights
+    """Name -> forward weight of every layer that sends an error down (has a B):
+    every layer but conv1, whose input is the image."""
+    return {name: w for name, w in layer_weights(model).items() if name != "conv1"}
 
 
 def draw_feedback(model: ConvNet, init: str, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -112,7 +112,8 @@ def draw_feedback(model: ConvNet, init: str, generator: torch.Generator) -> dict
 
 
 def fa_forward(model: ConvNet, images: torch.Tensor, feedback: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """The ConvNet's logits (training mode) with FA's backward pass."""
+    """The ConvNet's logits as in training (BatchNorm on the batch's statistics, running
+    statistics updated once, whatever the module's mode) with FA's backward pass."""
     x = model.normalise(images)
     for i, module in enumerate(model.blocks, start=1):
         b = feedback.get(f"conv{i}")
@@ -123,22 +124,15 @@ def fa_forward(model: ConvNet, images: torch.Tensor, feedback: Mapping[str, torc
     return fa_linear(hidden, model.fc2, feedback["fc2"])
 
 
-def weight_names(model: ConvNet) -> dict[str, torch.Tensor]:
-    """Layer name -> forward weight, for every layer (conv1..convN, fc1, fc2)."""
-    weights = {f"conv{i}": b.conv.weight for i, b in enumerate(model.blocks, start=1)}
-    weights["fc1"] = model.fc1.weight
-    weights["fc2"] = model.fc2.weight
-    return weights
-
-
 @register
 class FeedbackAlignment(LearningRule):
     """Feedback alignment: backprop's forward pass and local weight gradients, with the
     error sent down through fixed random kernels B. Diagnostics per epoch:
-    ``angle_WB_<layer>`` (degrees between W and B, at the end of the epoch) and
-    ``angle_grad_<layer>`` (degrees between the FA gradient and backprop's gradient
-    of the same loss on the epoch's first batch), ``drift_<conv>`` (how far each conv
-    layer has moved from its initialisation)."""
+    ``angle_WB_<layer>`` (degrees between W and B, at the end of the epoch), and on the
+    epoch's first batch, before its update, ``cos_bp_<layer>`` and
+    ``norm_ratio_bp_<layer>``: cosine and norm ratio of the FA weight gradient (the
+    update direction, before momentum and weight decay) to backprop's gradient of the
+    same loss (:func:`~lrrsa.learning_rules.network.alignment_with_backprop`)."""
 
     name = "feedback_alignment"
 
@@ -148,12 +142,11 @@ class FeedbackAlignment(LearningRule):
         self.feedback = draw_feedback(model, self.hyper["feedback_init"], self.init_generator)
         self.optimizer = make_optimizer(model.parameters(), self.hyper)
         self.schedule = make_schedule(self.optimizer, self.hyper, epochs)
-        self._angles: dict[str, float] = {}
-        self.drift = Drift(model)
+        self._alignment: dict[str, float] = {}
 
     def start_epoch(self, epoch: int, generator: torch.Generator) -> None:
         super().start_epoch(epoch, generator)
-        self._angles = {}
+        self._alignment = {}
 
     def gradients(self, images: torch.Tensor, labels: torch.Tensor,
                   feedback: Mapping[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -162,27 +155,13 @@ class FeedbackAlignment(LearningRule):
         loss = F.cross_entropy(logits, labels)
         return logits, list(torch.autograd.grad(loss, list(self.model.parameters()), allow_unused=True))
 
-    def _gradient_angles(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-        """Angle between FA's and backprop's weight gradients on this batch, per layer.
-
-        Backprop's gradient is FA with B = W (exactly autograd's, see the tests). Both
-        passes leave BatchNorm's running statistics as they were.
-        """
-        buffers = {k: v.clone() for k, v in self.model.named_buffers()}
-        _, fa = self.gradients(images, labels)
-        exact = {name: w.detach() for name, w in feedback_layers(self.model).items()}
-        _, bp = self.gradients(images, labels, exact)
-        with torch.no_grad():
-            for k, v in self.model.named_buffers():
-                v.copy_(buffers[k])
-        index = {id(p): i for i, p in enumerate(self.model.parameters())}
-        return {f"angle_grad_{name}": angle_degrees(fa[index[id(w)]], bp[index[id(w)]])
-                for name, w in weight_names(self.model).items()}
-
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> StepResult:
-        if not self._angles:
-            self._angles = self._gradient_angles(images, labels)
+        reference = backprop_gradients(self.model, images, labels) if not self._alignment else None
         logits, grads = self.gradients(images, labels)
+        if reference is not None:
+            index = {id(p): i for i, p in enumerate(self.model.parameters())}
+            updates = {name: grads[index[id(w)]] for name, w in layer_weights(self.model).items()}
+            self._alignment = alignment_with_backprop(updates, reference)
         loss = F.cross_entropy(logits.detach(), labels)
         for p, g in zip(self.model.parameters(), grads):
             p.grad = g
@@ -195,17 +174,16 @@ class FeedbackAlignment(LearningRule):
         self.schedule.step()
         weights = feedback_layers(self.model)
         wb = {f"angle_WB_{name}": angle_degrees(weights[name], b) for name, b in self.feedback.items()}
-        return {"lr": lr, **wb, **self._angles, **self.drift()}
+        return {"lr": lr, **wb, **self._alignment}
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                "feedback": {k: v.clone() for k, v in self.feedback.items()}, "drift": self.drift.state_dict()}
+                "feedback": {k: v.clone() for k, v in self.feedback.items()}}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.feedback = {k: v.to(self.feedback[k].device) for k, v in state["feedback"].items()}
-        self.drift.load_state_dict(state["drift"])
 
     def model_state(self) -> dict[str, torch.Tensor]:
         return {f"feedback.{name}": b.detach().cpu().clone() for name, b in self.feedback.items()}

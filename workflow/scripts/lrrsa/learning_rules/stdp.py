@@ -1,39 +1,67 @@
 """Spike-timing-dependent plasticity for the conv layers, a backprop read-out on top.
 
-Each conv layer learns without labels from the spikes of the layer below, in the
-manner of Masquelier & Thorpe (2007) and Kheradpisheh et al. (2018, Neural Netw.
-99:56), with a pair-based exponential STDP window (Bi & Poo 1998; Song, Miller &
-Abbott 2000):
+Each conv layer learns without labels from the spikes of the layer below, as the
+convolutional STDP networks of Masquelier & Thorpe (2007) and Kheradpisheh et al.
+(2018, Neural Netw. 99:56) do, with per-map homeostasis as in Diehl & Cook (2015,
+Front. Comput. Neurosci. 9:99) and the paper's pair-based exponential window (Bi &
+Poo 1998; Song, Miller & Abbott 2000). For one conv layer and one batch:
 
-1. **Encoding.** The layer's input activity ``a`` (the normalised image for
-   conv1, the pooled output of the block below otherwise; detached) becomes
-   spikes over ``T`` steps. ``poisson`` (the paper): at every step a neuron fires
-   with probability ``|a| / max|a|`` (per image). ``latency``: one spike at step
-   ``floor((1 - |a| / max|a|) T)`` (stronger fires earlier), none for ``a = 0``.
-   Signed inputs (the normalised image) are ON/OFF pairs with tied weights: a
-   spike from a negative input carries the sign -1, so its synapse changes in
-   the opposite direction (what the OFF cell's synapse ``-w`` would do).
-2. **Post-synaptic neurons** are the conv layer's units: non-leaky
-   integrate-and-fire, ``V_t = conv(W, cumulative input spikes up to t)``, firing
-   at the first step with ``V_t >= theta``. The threshold is set per layer and
-   batch so that a fraction ``firing_fraction`` of all units fires by step T
-   (an adaptive threshold; scale-free, since the filters' norm is fixed anyway).
-3. **Competition.** At each position only the earliest-firing map may learn
-   (winner-take-all across maps, ties to the larger potential: lateral
-   inhibition), and each map learns from at most one position per image, its
-   earliest winner (Kheradpisheh et al.'s one-winner-per-map rule).
-4. **Window.** Every winner pairs its first spike ``t_post`` with the first spike
-   ``t_pre`` of each input in its receptive field (the per-position conv weight
-   it drives): ``dw = +A+ exp(-(t_post - t_pre)/tau+)`` if ``t_pre <= t_post``
-   (pre before post), ``-A- exp(-(t_pre - t_post)/tau-)`` otherwise; inputs that
-   never spike are not paired. The paper's "first-spike timing updates".
-   A layer's update is ``lr`` times the sum over the batch's winners (as if each
-   image's winners updated the weights in turn).
-5. **Bounds.** Each filter is rescaled to a fixed L2 norm (the root-mean-square
+1. **Input.** The layer's input activity (N, C, H, W), detached: the normalised
+   image for conv1, the pooled output of the block below otherwise, through a
+   centre-surround stage: each channel minus its mean over the kernel's window
+   around every position (the role of Kheradpisheh et al.'s difference-of-
+   Gaussians stage), giving signed activity ``a``. Uniform regions fall silent and
+   contrast spikes first. (Without it conv1 learns uniform luminance blobs, and
+   the non-negative ReLU inputs of conv2/conv3 give every update a shared
+   all-positive component: many maps end as near-copies of one filter.)
+2. **Encoding.** ``a`` becomes spikes over ``T`` steps. ``poisson`` (the paper):
+   at every step a neuron fires with probability ``|a| / max|a|`` (max per image).
+   ``latency``: one spike at step ``floor((1 - |a| / max|a|) T)`` (stronger fires
+   earlier), none for ``a = 0``. Signed activity is an ON/OFF pair of cells per
+   input with tied weights ``+w`` (ON) and ``-w`` (OFF): a spike from a negative
+   input is the OFF cell's and carries the sign -1.
+3. **Post-synaptic units** are the conv layer's units: non-leaky
+   integrate-and-fire, ``V_t = conv(W, signed input spikes up to t)``, firing at
+   the first step with ``V_t >= theta_k``. Map ``k``'s threshold is
+   ``theta_k = theta * exp(h_k)``: ``theta`` is set per layer and batch so that a
+   fraction ``firing_fraction`` of the units fires by step T (scale-free, since
+   the filters' norm is fixed), ``h_k`` is the map's homeostatic offset.
+4. **Competition** (lateral inhibition). At each position only the earliest
+   firing map may learn (ties to the larger ``V_T / theta_k``), and each map
+   learns from at most one position per image, its earliest winning one
+   (Kheradpisheh et al.'s one winner per map and image).
+5. **Homeostasis.** After each learning step every map's offset moves by
+   ``homeostasis * (f_k - mean_k f_k)``, ``f_k`` the fraction of the batch's
+   images in which map k won: maps that win often fire later, maps that never win
+   fire earlier until they do (an adaptive threshold, Diehl & Cook 2015; the
+   "conscience" of competitive learning, DeSieno 1988). The offsets sum to zero.
+6. **Window.** A winner at ``t_post`` (its first spike) pairs with each input of
+   its receptive field, ``t_pre`` = the first spike of the input's ON/OFF pair
+   (``T`` if neither fired; padding never fires). Kheradpisheh's rule for the tied
+   pair, with the paper's exponential window and the filter norm as the bound:
+
+   - pre at or before post: the synapse of the cell that fired is potentiated
+     and its partner's, which did not fire first, depressed; both move ``w``
+     towards the spike's sign ``s``:
+     ``dw = +A+ exp(-(t_post - t_pre)/tau+) * s * u``;
+   - pre after post, or never: both synapses of the pair are depressed, so the
+     pair's weight decays towards 0:
+     ``dw = -A- exp(-(t_pre - t_post)/tau-) * w``,
+
+   ``u = ||W_k|| / sqrt(C kh kw)`` the filter's root-mean-square tap, so that
+   ``A+`` and ``A-`` are fractions of a typical weight (as Kheradpisheh's
+   amplitudes are of the weight range [0, 1]). A layer's change is ``lr`` times
+   the sum over the batch's winners (as if each image's winners updated the
+   weights in turn).
+7. **Bounds.** Each filter is rescaled to a fixed L2 norm (the root-mean-square
    norm of the layer's initial filters) at the start and after every update:
    weights can neither blow up nor die, and all maps compete on equal terms.
    (BatchNorm follows every conv, so the rescaling alone does not change what
    the network computes.)
+
+At the paper's ``lr = 5e-4`` and ``A+- = 0.003`` a winning pair changes a weight by
+1.5e-6 of a typical tap: the conv layers stay at their random initialisation.
+The study config uses a rate at which they learn (benchmarks/LEARNING_RULES.md).
 
 ``layer_schedule: sequential`` trains conv1, then conv2, ... each for an equal
 share of all training steps (layer by layer, as Kheradpisheh et al.), with a
@@ -43,11 +71,13 @@ affine parameters stay at their initial values (only its running statistics
 follow the data); fc1 and fc2 are a read-out trained by backprop on the detached
 conv features, so no classification gradient reaches any conv parameter.
 
-Per epoch: ``weight_change_<conv>`` = ||W_end - W_start|| / ||W_start|| over the
-epoch (a convergence measure, -> 0), ``drift_<conv>`` = the same from the
-initialisation, ``silent_maps_<conv>`` = fraction of maps with no spike on the
-epoch's first batch, ``plastic_<conv>`` = 1 where the layer learned during the
-epoch.
+Per epoch and conv layer: ``won_maps_<conv>`` = fraction of maps that won at
+least once on the batches where the layer's competition ran (every batch of the
+epoch while the layer learns, else the epoch's first batch only);
+``weight_change_<conv>`` = ||W_end - W_start|| / ||W_start|| over the epoch (a
+convergence measure, -> 0); ``threshold_spread_<conv>`` = the standard deviation
+of the homeostatic offsets ``h_k`` (0 = equal thresholds); ``plastic_<conv>`` = 1
+where the layer learned during the epoch.
 """
 
 from __future__ import annotations
@@ -61,13 +91,15 @@ import torch
 import torch.nn.functional as F
 
 from lrrsa.learning_rules.base import LearningRule, StepResult, register
-from lrrsa.learning_rules.network import Drift, Readout, block, conv_layer_names
+from lrrsa.learning_rules.network import Readout, conv_layer_names, conv_sweep
 from lrrsa.model import ConvNet
 
 
 @dataclass(frozen=True)
 class Window:
-    """The pair-based STDP window."""
+    """The pair-based STDP window: amplitude of a pre spike at ``t_pre`` paired with a
+    post spike at ``t_post`` (time steps), ``+A+ exp(-(t_post - t_pre)/tau+)`` for pre at
+    or before post (potentiation), ``-A- exp(-(t_pre - t_post)/tau-)`` after (depression)."""
 
     a_plus: float = 0.003
     a_minus: float = 0.003
@@ -75,7 +107,6 @@ class Window:
     tau_minus: float = 20.0
 
     def __call__(self, t_pre: torch.Tensor, t_post: torch.Tensor) -> torch.Tensor:
-        """Weight change for a pre spike at ``t_pre`` and a post spike at ``t_post``."""
         dt = (t_post - t_pre).to(torch.float32)
         return torch.where(dt >= 0, self.a_plus * torch.exp(-dt / self.tau_plus),
                            -self.a_minus * torch.exp(dt / self.tau_minus))
@@ -92,8 +123,21 @@ class Spikes:
     steps: int
 
 
+def centre_surround(activity: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
+    """Activity (N, C, H, W) minus its local mean: each channel's mean over the
+    ``kernel`` window around every position (stride 1, same size; at the borders over
+    the part of the window inside the map). Odd kernel sides only."""
+    kh, kw = kernel
+    if kh % 2 == 0 or kw % 2 == 0:
+        raise ValueError(f"centre_surround needs an odd kernel; got {kernel}")
+    local = F.avg_pool2d(activity, (kh, kw), stride=1, padding=(kh // 2, kw // 2), count_include_pad=False)
+    return activity - local
+
+
 def encode(activity: torch.Tensor, steps: int, coding: str, generator: torch.Generator | None) -> Spikes:
-    """Spike code of (N, C, H, W) activity (see the module docstring)."""
+    """Spike code of (N, C, H, W) activity over ``steps`` steps: ``poisson`` (rate
+    ``|a| / max|a|`` per step, max per image) or ``latency`` (one spike at
+    ``floor((1 - |a| / max|a|) steps)``, none for 0); the sign of ``a`` is the ON/OFF cell."""
     magnitude = activity.abs()
     peak = magnitude.flatten(1).amax(1).clamp_min(1e-12)[:, None, None, None]
     rate = magnitude / peak
@@ -107,34 +151,52 @@ def encode(activity: torch.Tensor, steps: int, coding: str, generator: torch.Gen
         when = torch.where(magnitude > 0, when, torch.full_like(when, steps))
         frames = torch.arange(steps, device=activity.device)[:, None, None, None, None] == when
     else:
-        raise ValueError(f"unknown spike coding {coding!r}")
-    first = torch.zeros(activity.shape, dtype=torch.long, device=activity.device)
-    silent = torch.ones(activity.shape, dtype=torch.bool, device=activity.device)
-    for frame in frames:  # first spike time = steps before the first spike (T: never)
+        raise ValueError(f"unknown spike coding {coding!r}; expected 'poisson' or 'latency'")
+    return Spikes(first=first_spikes(frames), sign=sign, frames=frames, steps=steps)
+
+
+def first_spikes(frames: torch.Tensor) -> torch.Tensor:
+    """First spike time of each neuron of (T, ...) bool frames: the number of steps
+    before its first spike (T where it never fires)."""
+    first = torch.zeros(frames.shape[1:], dtype=torch.long, device=frames.device)
+    silent = torch.ones(frames.shape[1:], dtype=torch.bool, device=frames.device)
+    for frame in frames:
         silent &= ~frame
         first += silent
-    return Spikes(first=first, sign=sign, frames=frames, steps=steps)
+    return first
 
 
-def adaptive_threshold(final: torch.Tensor, firing_fraction: float) -> torch.Tensor:
-    """The threshold at which a fraction ``firing_fraction`` of the units reaches it by
-    the last step (the (1 - fraction) quantile of the final potentials; at least > 0)."""
-    k = max(1, min(final.numel(), math.ceil((1 - firing_fraction) * final.numel())))
-    return torch.kthvalue(final.flatten().float().cpu(), k).values.to(final.device).clamp_min(1e-12)
+def layer_threshold(final: torch.Tensor, scale: torch.Tensor, firing_fraction: float) -> torch.Tensor:
+    """Per-map thresholds (1, K, 1, 1) ``theta * scale``: ``theta`` is the (1 - fraction)
+    quantile of the final potentials ``final`` (N, K, H, W) divided by their map's
+    ``scale`` (K,), so that a fraction ``firing_fraction`` of the units reaches its
+    threshold by the last step (theta > 0)."""
+    relative = (final / scale[None, :, None, None]).flatten().float().cpu()
+    k = max(1, min(relative.numel(), math.ceil((1 - firing_fraction) * relative.numel())))
+    # kthvalue on the CPU: it has no deterministic CUDA kernel.
+    theta = torch.kthvalue(relative, k).values.to(final.device).clamp_min(1e-12)
+    return (theta * scale)[None, :, None, None]
 
 
-def post_spikes(weight: torch.Tensor, spikes: Spikes, padding: int, *, firing_fraction: float | None = None,
-                threshold: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """First spike times (N, K, H, W; T = never) of integrate-and-fire units
-    ``V_t = conv(W, signed input spikes up to t)`` and their final potentials.
+def post_spikes(weight: torch.Tensor, spikes: Spikes, padding: int, *, threshold: torch.Tensor | float | None = None,
+                firing_fraction: float | None = None, scale: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integrate-and-fire units ``V_t = conv(W, signed input spikes up to t)`` of a conv
+    weight (K, C, kh, kw): their first spike times (N, K, H, W; T = never), final
+    potentials ``V_T`` and thresholds (broadcastable to (N, K, H, W)).
 
-    The threshold is ``threshold`` if given, else :func:`adaptive_threshold`.
+    The threshold is ``threshold`` if given (a number or a tensor), else
+    :func:`layer_threshold` with ``firing_fraction`` and the per-map ``scale``
+    (default: ones, one threshold for the layer).
     """
     signed = spikes.frames.to(weight.dtype) * spikes.sign
     final = F.conv2d(signed.sum(0), weight, padding=padding)
     if threshold is None:
-        threshold = adaptive_threshold(final, firing_fraction)
-    # first = the number of steps before the potential first reaches the threshold (T: never).
+        if firing_fraction is None:
+            raise ValueError("post_spikes needs a threshold or a firing_fraction")
+        scale = torch.ones(weight.shape[0], device=weight.device) if scale is None else scale
+        threshold = layer_threshold(final, scale, firing_fraction)
+    threshold = torch.as_tensor(threshold, dtype=final.dtype, device=final.device)
     first = torch.zeros(final.shape, dtype=torch.long, device=final.device)
     below = torch.ones(final.shape, dtype=torch.bool, device=final.device)
     potential = torch.zeros_like(final)
@@ -142,54 +204,86 @@ def post_spikes(weight: torch.Tensor, spikes: Spikes, padding: int, *, firing_fr
         potential += F.conv2d(signed[t], weight, padding=padding)
         below &= potential < threshold
         first += below
-    return first, final
+    return first, final, threshold
 
 
-def winners(first: torch.Tensor, final: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Competition: per position the earliest map (ties: larger potential); per map and
-    image its earliest winning position. Returns (flat position index (N, K), valid (N, K))."""
+def winners(first: torch.Tensor, drive: torch.Tensor, steps: int, per_image: int | None = None,
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Competition among units with first spike times ``first`` (N, K, H, W; ``steps`` =
+    never): per position the earliest map (ties: larger ``drive``, e.g. V_T / theta);
+    per map and image its earliest winning position (same ties); per image at most
+    ``per_image`` maps, the earliest (None: every map that won a position).
+    Returns (flat position index (N, K), won (N, K) bool)."""
     fired = first < steps
-    scale = final.abs().amax().clamp_min(1e-12)
-    priority = (steps - first).to(final.dtype) + 0.5 * final / scale
+    scale = drive.abs().amax().clamp_min(1e-12)
+    priority = (steps - first).to(drive.dtype) + 0.5 * drive / scale
     priority = torch.where(fired, priority, torch.full_like(priority, -math.inf))
     best_map = priority.argmax(1, keepdim=True)
     maps = torch.arange(priority.shape[1], device=priority.device)[None, :, None, None]
     won = (maps == best_map) & fired
     priority = torch.where(won, priority, torch.full_like(priority, -math.inf)).flatten(2)
     best, index = priority.max(2)
-    return index, torch.isfinite(best)
+    won = torch.isfinite(best)
+    if per_image is not None and per_image < best.shape[1]:
+        keep = torch.zeros_like(won)
+        keep[torch.arange(len(keep), device=keep.device)[:, None], best.topk(per_image, dim=1).indices] = True
+        won &= keep
+    return index, won
 
 
 def stdp_update(weight: torch.Tensor, spikes: Spikes, padding: int, window: Window, *,
-                firing_fraction: float | None = None, threshold: float | None = None,
+                threshold: torch.Tensor | float | None = None, firing_fraction: float | None = None,
+                scale: torch.Tensor | None = None, per_image: int | None = None,
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The summed STDP change of a conv weight (K, C, kh, kw) for one batch of input
-    spikes, and the number of post spikes per map (for the silent-map count)."""
-    post, final = post_spikes(weight, spikes, padding, firing_fraction=firing_fraction, threshold=threshold)
-    index, valid = winners(post, final, spikes.steps)
-    # Pre codes: sign * (first spike + 1), 0 for no spike, so that padding reads as "no spike".
-    code = torch.where(spikes.first < spikes.steps, (spikes.first + 1).to(weight.dtype), 0.0) * spikes.sign
-    chosen = receptive_fields(F.pad(code, (padding,) * 4), index, post.shape[-1], weight.shape[-2:])
-    t_post = post.flatten(2).gather(2, index[:, :, None])  # (N, K, 1)
-    t_pre = chosen.abs().flatten(2) - 1  # (N, K, C*kh*kw)
-    change = window(t_pre, t_post) * torch.sign(chosen.flatten(2))  # sign 0 where the input never spiked
-    change = (change * valid[:, :, None]).sum(0).reshape(weight.shape)
-    return change, (post < spikes.steps).sum((0, 2, 3))
+    """The STDP change of a conv weight (K, C, kh, kw) summed over one batch of input
+    spikes (module docstring, steps 3-6), and which map won in which image (N, K) bool.
+
+    Thresholds as in :func:`post_spikes`, competition as in :func:`winners`. The change
+    is in the weight's units: the window's amplitude times the filter's root-mean-square
+    tap (potentiation, signed by the spike) or times the weight itself (depression);
+    ``lr`` is applied by the caller.
+    """
+    steps = spikes.steps
+    post, final, threshold = post_spikes(weight, spikes, padding, threshold=threshold,
+                                         firing_fraction=firing_fraction, scale=scale)
+    index, won = winners(post, final / threshold, steps, per_image)
+    t_post = post.flatten(2).gather(2, index[:, :, None])[:, :, 0]
+    t_post = torch.where(won, t_post, steps)  # steps: not a winner, pairs with nothing
+    # Pre codes sign * (first spike + 1), 0 for no spike (so that padding reads as "no spike").
+    codes = torch.where(spikes.first < steps, spikes.first + 1, 0) * spikes.sign.long()
+    patches = receptive_fields(codes.to(weight.dtype), index, weight.shape[-2:], padding).round().long()
+    potentiation, depression = pair_tables(window, steps, device=weight.device)
+    pair = (patches + steps) * (steps + 1) + t_post[:, :, None]  # row: pre code, column: t_post
+    filters = weight.flatten(1)
+    rms_tap = filters.norm(dim=1, keepdim=True) / math.sqrt(filters.shape[1])
+    change = rms_tap * potentiation.take(pair).sum(0) + filters * depression.take(pair).sum(0)
+    return change.reshape(weight.shape), won
 
 
-def receptive_fields(padded: torch.Tensor, index: torch.Tensor, width: int, kernel: tuple[int, int],
+def pair_tables(window: Window, steps: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The update of one (pre, post) pair as lookup tables, flattened from
+    (2 steps + 1, steps + 1): row ``c + steps`` for the pre code ``c = s (t_pre + 1)``
+    (0: no spike, ``t_pre = steps``), column ``t_post`` (``steps``: no post spike, 0).
+    ``potentiation`` = ``s * window`` where the pre spike came at or before the post
+    (a multiple of the filter's RMS tap), ``depression`` = ``window`` (< 0) where it
+    came later or never (a multiple of the weight)."""
+    codes = torch.arange(-steps, steps + 1, device=device)[:, None]
+    t_post = torch.arange(steps + 1, device=device)[None, :]
+    t_pre = torch.where(codes != 0, codes.abs() - 1, steps)
+    amplitude = torch.where(t_post < steps, window(t_pre, t_post), 0.0)
+    before = (codes != 0) & (t_pre <= t_post)
+    potentiation = torch.where(before, amplitude * codes.sign(), 0.0)
+    depression = torch.where(before, 0.0, amplitude)
+    return potentiation.flatten(), depression.flatten()
+
+
+def receptive_fields(x: torch.Tensor, index: torch.Tensor, kernel: tuple[int, int], padding: int,
                      ) -> torch.Tensor:
-    """The (N, K, C, kh, kw) input patches under the output positions ``index`` (N, K;
-    flat indices into an output map of ``width`` columns) of a stride-1 convolution
-    whose (already padded) input is ``padded`` (N, C, H, W)."""
-    n, c = padded.shape[:2]
-    kh, kw = kernel
-    device = padded.device
-    rows = (index // width)[:, :, None, None, None] + torch.arange(kh, device=device)[:, None]
-    cols = (index % width)[:, :, None, None, None] + torch.arange(kw, device=device)
-    images = torch.arange(n, device=device)[:, None, None, None, None]
-    channels = torch.arange(c, device=device)[:, None, None]
-    return padded[images, channels, rows, cols]
+    """The (N, K, C * kh * kw) input patches of a stride-1 convolution of ``x``
+    (N, C, H, W; zero padding) under the output positions ``index`` (N, K; flat
+    indices into the H x W output), in the order of a flattened conv filter."""
+    columns = F.unfold(x, kernel, padding=padding)  # (N, C*kh*kw, H*W)
+    return columns.gather(2, index[:, None, :].expand(-1, columns.shape[1], -1)).transpose(1, 2)
 
 
 def renormalise_(weight: torch.Tensor, norm: float) -> None:
@@ -214,15 +308,17 @@ class STDP(LearningRule):
                       for b in model.blocks]
         with torch.no_grad():
             for b, norm in zip(model.blocks, self.norms):
-                # Equal filter norms from the start: fair competition, and weight_change measures
-                # STDP alone. BatchNorm follows every conv, so this leaves the network's function as it was.
+                # Equal filter norms from the start: fair competition. BatchNorm follows every
+                # conv, so this leaves the network's (batch-mode) function as it was.
                 renormalise_(b.conv.weight, norm)
         for b in model.blocks:  # no gradient of any kind reaches the conv stack
             b.requires_grad_(False)
-        self.drift = Drift(model)
+        device = next(model.parameters()).device
+        #: Homeostatic log-threshold offsets h_k per conv layer (rule state, checkpointed).
+        self.offsets = [torch.zeros(b.conv.out_channels, device=device) for b in model.blocks]
         self.total_steps = max(1, epochs * steps_per_epoch)
         self._epoch, self._step, self._device_generator = 1, 0, None
-        self._diagnostics: dict[str, float] = {}
+        self._won: list[torch.Tensor] = []
         self._start_weights: list[torch.Tensor] = []
         self._plastic: set[int] = set()
 
@@ -232,7 +328,7 @@ class STDP(LearningRule):
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         self._device_generator = torch.Generator(device=device).manual_seed(seed)
         self._epoch, self._step = epoch, 0
-        self._diagnostics = {}
+        self._won = [torch.zeros(b.conv.out_channels, dtype=torch.bool, device=device) for b in self.model.blocks]
         self._start_weights = [b.conv.weight.detach().clone() for b in self.model.blocks]
         self._plastic = set()
 
@@ -254,33 +350,34 @@ class STDP(LearningRule):
         return rates
 
     def layer_update(self, index: int, activity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(summed STDP change, post spikes per map) of conv block ``index`` (0-based)."""
+        """(summed STDP change, won (N, K)) of conv block ``index`` (0-based) on its input
+        ``activity`` (the pooled output of the block below, or the normalised images)."""
         conv = self.model.blocks[index].conv
-        spikes = encode(activity, self.hyper["time_steps"], self.hyper["coding"], self._device_generator)
+        spikes = encode(centre_surround(activity, conv.kernel_size), self.hyper["time_steps"], self.hyper["coding"],
+                        self._device_generator)
         return stdp_update(conv.weight, spikes, conv.padding[0], self.window,
-                           firing_fraction=self.hyper["firing_fraction"])
+                           firing_fraction=self.hyper["firing_fraction"], scale=self.offsets[index].exp(),
+                           per_image=self.hyper["winners_per_image"])
 
     @torch.no_grad()
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> StepResult:
         if self._device_generator is None:
             self.start_epoch(self._epoch, torch.Generator().manual_seed(0))
-        values = [self.model.normalise(images)]
-        for module in self.model.blocks:
-            values.append(block(module, values[-1], update_stats=True)[0])
+        values = conv_sweep(self.model, images)
         with torch.enable_grad():
             loss_sum, n_correct = self.readout.step(values[-1], labels)
         rates = self.learning_rates((self._epoch - 1) * self.steps_per_epoch + self._step)
-        first_batch = self._step == 0
         for i, rate in enumerate(rates):
-            if rate == 0 and not first_batch:
-                continue
-            change, post_counts = self.layer_update(i, values[i])
-            if first_batch:
-                self._diagnostics[f"silent_maps_conv{i + 1}"] = float((post_counts == 0).float().mean())
+            if rate == 0 and self._step > 0:
+                continue  # a frozen layer's competition is only watched on the epoch's first batch
+            change, won = self.layer_update(i, values[i])
+            self._won[i] |= won.any(0)
             if rate > 0:
                 weight = self.model.blocks[i].conv.weight
                 weight.add_(rate * change)
                 renormalise_(weight, self.norms[i])
+                wins = won.float().mean(0)
+                self.offsets[i] += self.hyper["homeostasis"] * (wins - wins.mean())
                 self._plastic.add(i)
         self._step += 1
         return StepResult(loss_sum=loss_sum, n_correct=n_correct)
@@ -290,14 +387,17 @@ class STDP(LearningRule):
         for i, (name, module) in enumerate(zip(conv_layer_names(self.model), self.model.blocks)):
             start = self._start_weights[i]
             out[f"weight_change_{name}"] = float((module.conv.weight - start).norm() / start.norm())
-            out[f"silent_maps_{name}"] = self._diagnostics.get(f"silent_maps_{name}", math.nan)
+            out[f"won_maps_{name}"] = float(self._won[i].float().mean())
+            out[f"threshold_spread_{name}"] = float(self.offsets[i].std(correction=0))
             out[f"plastic_{name}"] = float(i in self._plastic)
-        return {**out, **self.drift()}
+        return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"readout": self.readout.state_dict(), "norms": list(self.norms), "drift": self.drift.state_dict()}
+        return {"readout": self.readout.state_dict(), "norms": list(self.norms),
+                "offsets": [h.clone() for h in self.offsets]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.readout.load_state_dict(state["readout"])
         self.norms = list(state["norms"])
-        self.drift.load_state_dict(state["drift"])
+        device = self.offsets[0].device
+        self.offsets = [h.to(device) for h in state["offsets"]]

@@ -1,4 +1,6 @@
-"""Compiled inner loops of :mod:`lrrsa.rsa`: permutation nulls and weighted rank statistics.
+"""Compiled inner loops of the statistics engine (:mod:`lrrsa.rsa`): permutation nulls,
+weighted rank statistics, and standardised ranks over the pairs that a set of dropped
+stimuli leaves.
 
 Each kernel has a numba version (used where numba is installed), a plain numpy
 version of the same arithmetic (the fallback, and a second implementation the tests
@@ -10,8 +12,10 @@ scipy's order (row by row); ``ipair[p], jpair[p]`` are the stimuli of pair p.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,10 +46,18 @@ def set_threads(threads: int | None) -> None:
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
 
 
+def default_threads() -> int | None:
+    """The numba kernels' thread count (None without numba)."""
+    return numba.get_num_threads() if HAVE_NUMBA else None
+
+
+@functools.lru_cache(maxsize=8)
 def pair_index(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stimuli (i, j), i < j, of every pair in condensed order, as int32."""
-    i, j = np.triu_indices(n, k=1)
-    return i.astype(np.int32), j.astype(np.int32)
+    """Stimuli (i, j), i < j, of every pair in condensed order, as int32 (read-only:
+    the arrays are cached)."""
+    i, j = (x.astype(np.int32) for x in np.triu_indices(n, k=1))
+    i.flags.writeable = j.flags.writeable = False
+    return i, j
 
 
 # --------------------------------------------------------------- permutation null
@@ -108,8 +120,9 @@ def _null_dots_loop(A, B, perms, batch):  # pragma: no cover - compiled below
 
 
 _null_dots_numba = njit(parallel=True, cache=True, fastmath=_FAST)(_null_dots_loop)
-# Small problems: starting threads costs more than the work.
-_null_dots_serial = njit(cache=True, fastmath=_FAST)(_null_dots_loop)
+# Small problems: starting threads costs more than the work. Without the GIL, so that
+# several groups of permutations can run at once in threads (lrrsa.rsa.missing).
+_null_dots_serial = njit(cache=True, fastmath=_FAST, nogil=True)(_null_dots_loop)
 
 
 def _null_dots_numpy(A, B, perms, batch):
@@ -129,7 +142,7 @@ def _null_dots_torch(A, B, perms, batch, device):
 
     n = B.shape[0]
     dev = torch.device(device)
-    ipair, jpair = (torch.as_tensor(x, dtype=torch.int64, device=dev) for x in pair_index(n))
+    ipair, jpair = (torch.as_tensor(x.astype(np.int64), device=dev) for x in pair_index(n))
     At = torch.as_tensor(A, dtype=torch.float64, device=dev)
     flat = torch.as_tensor(B, dtype=torch.float64, device=dev).reshape(-1)
     out = np.empty((perms.shape[0], A.shape[0]))
@@ -140,7 +153,8 @@ def _null_dots_torch(A, B, perms, batch, device):
     return out
 
 
-def null_dots(A: np.ndarray, B: np.ndarray, perms: np.ndarray, *, backend: str = "auto", device: str = "cpu") -> np.ndarray:
+def null_dots(A: np.ndarray, B: np.ndarray, perms: np.ndarray, *, backend: str = "auto", device: str = "cpu",
+              serial: bool = False) -> np.ndarray:
     """``out[t, c] = sum_p A[c, p] * B[perm_t[i_p], perm_t[j_p]]`` over the m condensed pairs.
 
     ``A``: (k, m) float64, the model vectors; ``B``: (n, n) symmetric float64, the brain
@@ -148,7 +162,8 @@ def null_dots(A: np.ndarray, B: np.ndarray, perms: np.ndarray, *, backend: str =
     centred A rows and B triangle this is the Pearson correlation of every model with
     every permuted brain RDM. Memory O(k m + n^2 + batch (n + k)): no (N, m) array.
     backend: numba, numpy, torch or auto (torch where ``device`` is not cpu, else
-    numba where installed, else numpy).
+    numba where installed, else numpy). ``serial``: numba on the calling thread only
+    (the caller runs several calls in threads).
     """
     A = np.ascontiguousarray(A, dtype=np.float64)
     B = np.ascontiguousarray(B, dtype=np.float64)
@@ -158,13 +173,179 @@ def null_dots(A: np.ndarray, B: np.ndarray, perms: np.ndarray, *, backend: str =
     if backend == "numba":
         if not HAVE_NUMBA:
             raise RuntimeError("backend numba requested but numba is not installed")
-        small = perms.shape[0] * A.shape[0] * A.shape[1] < 2_000_000
+        small = serial or perms.shape[0] * A.shape[0] * A.shape[1] < 2_000_000
         return (_null_dots_serial if small else _null_dots_numba)(A, B, perms, 16)
     if backend == "numpy":
         return _null_dots_numpy(A, B, perms, max(1, 2**22 // max(A.shape[1], 1)))
     if backend == "torch":
         return _null_dots_torch(A, B, perms, max(1, 2**25 // max(A.shape[1], 1)), device)
     raise ValueError(f"unknown backend {backend!r}")
+
+
+# ------------------------------------------------- ranks over the pairs that are kept
+
+
+class RankInfo(NamedTuple):
+    """What :func:`kept_standardized` needs to rank a vector in O(m) for any set of
+    dropped stimuli: ``order`` and group ``starts`` (:func:`sort_info`), the two
+    stimuli ``oi``, ``oj`` of each pair in that order (the walk reads them in
+    sequence), and whether any two values ``ties``."""
+
+    order: np.ndarray
+    starts: np.ndarray
+    oi: np.ndarray
+    oj: np.ndarray
+    ties: bool
+
+
+def kept_info(values: np.ndarray, n: int) -> RankInfo:
+    """:class:`RankInfo` of ``values`` (m,): one sort."""
+    order, starts = sort_info(values)
+    ipair, jpair = pair_index(n)
+    return RankInfo(order, starts, ipair[order], jpair[order], bool((~starts).any()))
+
+
+@njit(cache=True, nogil=True)
+def _put(out, square, p, i, j, value):  # pragma: no cover - compiled
+    """Pair p = (i, j) into a (1, m) vector or both triangles of an (n, n) matrix."""
+    if square:
+        out[i, j] = value
+        out[j, i] = value
+    else:
+        out[0, p] = value
+
+
+@njit(cache=True, nogil=True)
+def _kept_ranks_numba(order, starts, oi, oj, ties, drop, square, out):  # pragma: no cover - compiled
+    m = order.size
+    present = 0
+    for i in range(drop.size):
+        if not drop[i]:
+            present += 1
+    kept = present * (present - 1) // 2  # NaN values lie on pairs of dropped stimuli
+    out[:] = 0.0
+    if kept < 2:
+        return False
+    mu = (kept + 1.0) / 2.0
+    if not ties:  # ranks 1..kept in sorted order; their sum of squares about mu in closed form
+        scale = 1.0 / np.sqrt(kept * (kept * float(kept) - 1.0) / 12.0)
+        rank = 0.0
+        for s in range(m):
+            if not (drop[oi[s]] or drop[oj[s]]):
+                rank += 1.0
+                _put(out, square, order[s], oi[s], oj[s], (rank - mu) * scale)
+        return True
+    keep = np.empty(m)  # ties: the mid-ranks of the multiset of kept pairs (weights 0 and 1)
+    for s in range(m):
+        keep[order[s]] = 0.0 if (drop[oi[s]] or drop[oj[s]]) else 1.0
+    ranks = np.empty(m)
+    _weighted_ranks(order, starts, keep, ranks)
+    ss = 0.0
+    for p in range(m):
+        if keep[p] > 0.0:
+            ss += (ranks[p] - mu) ** 2
+    if not ss > 0.0:
+        return False
+    scale = 1.0 / np.sqrt(ss)
+    for s in range(m):
+        if keep[order[s]] > 0.0:
+            _put(out, square, order[s], oi[s], oj[s], (ranks[order[s]] - mu) * scale)
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _kept_values_numba(values, ipair, jpair, drop, square, out):  # pragma: no cover - compiled
+    m = values.size
+    kept = 0
+    total = 0.0
+    low = np.inf
+    high = -np.inf
+    for p in range(m):
+        if not (drop[ipair[p]] or drop[jpair[p]]):
+            v = values[p]
+            kept += 1
+            total += v
+            low = min(low, v)
+            high = max(high, v)
+    out[:] = 0.0
+    if kept < 2 or not high > low:
+        return False
+    mean = total / kept
+    ss = 0.0
+    for p in range(m):
+        if not (drop[ipair[p]] or drop[jpair[p]]):
+            ss += (values[p] - mean) ** 2
+    scale = 1.0 / np.sqrt(ss)
+    for p in range(m):
+        if not (drop[ipair[p]] or drop[jpair[p]]):
+            _put(out, square, p, ipair[p], jpair[p], (values[p] - mean) * scale)
+    return True
+
+
+def _kept_standardized_numpy(values, drop, rank, info):
+    ipair, jpair = pair_index(drop.size)
+    keep = ~(drop[ipair] | drop[jpair])
+    out = np.zeros(values.size)
+    v = _weighted_ranks_numpy(info[0], info[1], keep.astype(np.float64))[keep] if rank else values[keep]
+    if v.size < 2 or not v.max() > v.min():
+        return out, False
+    v = v - v.mean()
+    out[keep] = v / np.linalg.norm(v)
+    return out, True
+
+
+def kept_standardized(values: np.ndarray, drop: np.ndarray, *, rank: bool, info=None, square: bool = False,
+                      backend: str = "auto") -> tuple[np.ndarray, bool]:
+    """``values`` (m,) standardised over the pairs of the stimuli not in ``drop`` (n,)
+    bool: their mid-ranks among those pairs (``rank``, Spearman) or the values
+    themselves (Pearson), centred and scaled to unit norm over those pairs, 0 at the
+    others. The dot product of two such vectors is their correlation over the pairs
+    both keep. Returns the vector (``square``: as the symmetric (n, n) matrix, diagonal
+    0) and whether it is defined (at least 2 kept pairs, not all equal). NaN values
+    must lie on pairs of dropped stimuli. ``info``: :func:`kept_info` of ``values``
+    (Spearman; computed if None): O(m) given it.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    drop = np.ascontiguousarray(drop, dtype=np.bool_)
+    n = drop.size
+    if rank and info is None:
+        info = kept_info(values, n)
+    if not ((backend == "auto" and HAVE_NUMBA) or backend == "numba"):
+        vector, ok = _kept_standardized_numpy(values, drop, rank, info)
+        return (square_numpy(vector, n) if square else vector), ok
+    out = np.empty((n, n) if square else (1, values.size))
+    if rank:
+        ok = _kept_ranks_numba(*info, drop, square, out)
+    else:
+        ok = _kept_values_numba(values, *pair_index(n), drop, square, out)
+    return (out if square else out[0]), bool(ok)
+
+
+def square_numpy(vector: np.ndarray, n: int) -> np.ndarray:
+    full = np.zeros((n, n))
+    full[np.triu_indices(n, k=1)] = vector
+    return full + full.T
+
+
+@njit(cache=True, nogil=True)
+def _square_numba(vector, n, out):  # pragma: no cover - compiled
+    p = 0
+    for i in range(n):
+        out[i, i] = 0.0
+        for j in range(i + 1, n):
+            out[i, j] = vector[p]
+            out[j, i] = vector[p]
+            p += 1
+
+
+def square(vector: np.ndarray, n: int) -> np.ndarray:
+    """The symmetric (n, n) matrix of a condensed vector, diagonal 0 (compiled where
+    numba is installed: it is rebuilt once per group of permutations)."""
+    if not HAVE_NUMBA:
+        return square_numpy(vector, n)
+    out = np.empty((n, n))
+    _square_numba(np.ascontiguousarray(vector, dtype=np.float64), n, out)
+    return out
 
 
 # ------------------------------------------------------- weighted rank statistics
@@ -180,6 +361,15 @@ def sort_info(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
+@njit(cache=True, nogil=True)
+def _group_end(starts, t):  # pragma: no cover - compiled
+    """The end (exclusive) of the group of equal values that starts at sorted position t."""
+    u = t + 1
+    while u < starts.size and not starts[u]:
+        u += 1
+    return u
+
+
 @njit(cache=True)
 def _weighted_ranks(order, starts, w, out):  # pragma: no cover - compiled
     """Mid-ranks of the multiset in which value p occurs w[p] times (rankdata 'average')."""
@@ -187,9 +377,7 @@ def _weighted_ranks(order, starts, w, out):  # pragma: no cover - compiled
     below = 0.0
     t = 0
     while t < m:
-        u = t + 1
-        while u < m and not starts[u]:
-            u += 1
+        u = _group_end(starts, t)
         wg = 0.0
         for s in range(t, u):
             wg += w[order[s]]
@@ -274,9 +462,7 @@ def _weighted_stats_numba(models, m_orders, m_starts, brains, b_orders, b_starts
             sxx = 0.0
             t = 0
             while t < m:
-                u = t + 1
-                while u < m and not starts[u]:
-                    u += 1
+                u = _group_end(starts, t)
                 wg = 0.0
                 wyg = 0.0
                 for q in range(t, u):

@@ -1,7 +1,13 @@
 """Comparators of two RDMs' upper triangles (numpy and scipy only).
 
-:mod:`lrrsa.rsa` re-exports these; modules that only score (``lrrsa.scoring``, the
-figures) import them from here without the statistics engine's dependencies.
+Modules that only score (``lrrsa.scoring``, the figures) import these without the
+statistics engine's dependencies: importing this module loads numpy only; scipy.stats
+is imported when a score is first computed.
+
+Degenerate input (the result is defined, not an error): pairs that are NaN in either
+RDM are dropped (``n_pairs`` says how many were used); with fewer than 2 pairs left,
+or when either RDM is constant over the pairs left (it orders no pair, e.g. every
+stimulus equally far from every other), the score is NaN.
 """
 
 from __future__ import annotations
@@ -9,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 #: RDM comparators. kendall is tau-b (scipy's default); kendall_tau_a divides by all
 #: pairs of pairs (no tie correction), as rsatoolbox's tau-a.
@@ -38,6 +43,7 @@ def kendall_tau_a(x: np.ndarray, y: np.ndarray) -> float:
     n0 = m * (m - 1) / 2
     if n0 == 0:
         return np.nan
+    from scipy import stats
 
     def tied_pairs(v: np.ndarray) -> float:
         counts = np.unique(v, return_counts=True)[1].astype(np.float64)
@@ -51,6 +57,7 @@ def kendall_tau_a(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _compare(a: np.ndarray, b: np.ndarray, method: str) -> float:
+    from scipy import stats  # here, not at import: see the module docstring
     if method == "spearman":
         return float(stats.spearmanr(a, b).statistic)
     if method == "pearson":
@@ -67,19 +74,27 @@ def _check_method(method: str) -> None:
         raise ValueError(f"unknown RSA method {method!r}; expected one of {METHODS}")
 
 
+def _constant(v: np.ndarray) -> bool:
+    return bool(v.size) and bool(np.all(v == v[0]))
+
+
 def compare_vectors(a: np.ndarray, b: np.ndarray, method: str = "spearman") -> Score:
     """:func:`rsa_score` of two condensed vectors."""
     _check_method(method)
     keep = ~(np.isnan(a) | np.isnan(b))
     n_pairs = int(keep.sum())
-    if n_pairs < 2:
+    a, b = a[keep], b[keep]
+    if n_pairs < 2 or _constant(a) or _constant(b):
         return Score(rho=np.nan, n_pairs=n_pairs)
-    return Score(rho=_compare(a[keep], b[keep], method), n_pairs=n_pairs)
+    return Score(rho=_compare(a, b, method), n_pairs=n_pairs)
 
 
 def rsa_score(rdm_a: np.ndarray, rdm_b: np.ndarray, method: str = "spearman") -> Score:
     """Correlation of two RDMs' upper triangles; pairs where either is NaN are dropped
-    (``n_pairs`` says how many were used)."""
+    (``n_pairs`` says how many were used). NaN with fewer than 2 pairs left or a
+    constant RDM (over the pairs left), for every method: a constant RDM orders no
+    pairs, so nothing is compared (Kendall's tau-a of a constant vector would be 0,
+    which would read as "no relation")."""
     if rdm_a.shape != rdm_b.shape:
         raise ValueError(f"RDM shapes differ: {rdm_a.shape} vs {rdm_b.shape}")
     return compare_vectors(upper_triangle(rdm_a), upper_triangle(rdm_b), method)

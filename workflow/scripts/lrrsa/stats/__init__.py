@@ -1,0 +1,19 @@
+"""The workflow's statistics: the per-ROI tests and the tables under ``stats/``, one
+module per job or table. Import the submodule you need; this package imports nothing.
+
+- :mod:`~lrrsa.stats.seeds`: independent seeds per use from the config's one seed.
+- :mod:`~lrrsa.stats.roi_tests`: every test of one ROI (Mantel tests of conditions and
+  their differences, bootstrap intervals, partial RSA, subject-level tests) as a long
+  table, ``stats/tests/<roi>.tsv`` (job ``run_roi_tests``).
+- :mod:`~lrrsa.stats.fdr_family`: the FDR families ``stats.fdr.family`` names, and
+  ``p_fdr`` over them.
+- :mod:`~lrrsa.stats.study_tables`: ``summary.tsv``, ``pairwise.tsv``, ``partial.tsv``,
+  ``subjects.tsv`` from the per-ROI tables.
+- :mod:`~lrrsa.stats.noise_ceiling_table`: ``noise_ceiling.tsv``.
+- :mod:`~lrrsa.stats.layer_selection`: ``layers.tsv``, the best layer per ROI chosen
+  on one half of the stimuli and scored on the other.
+- :mod:`~lrrsa.stats.split_half`: each subject's RDMs from odd and from even sessions.
+
+The engine behind them is :mod:`lrrsa.rsa`; what each statistic is and what it
+returns on degenerate input: ``docs/STATISTICS.md``.
+"""
