@@ -81,6 +81,9 @@ def test_slurm_profile_settings():
     # Grouped tiny jobs: every grouped rule exists, and groups are bounded in width.
     groups = dict(item.split("=") for item in profile["groups"])
     assert set(groups) <= set(rule_blocks()) and isinstance(profile["cores"], int)
+    # Every figure is a tiny job: a new plot rule must join the figures group.
+    plots = {name for name in rule_blocks() if name.startswith("plot_")}
+    assert {name for name in plots if groups.get(name) != "figures"} == set()
     assert set(dict(item.split("=") for item in profile["group-components"])) <= set(groups.values())
 
 
