@@ -38,7 +38,7 @@ def test_paper_config_describes_the_paper():
 
 def test_defaults_are_filled():
     minimal = {
-        "run": "x", "seeds": [1],
+        "run": "x", "seeds": [1, 2, 3, 4, 5],
         "training_data": {"source": "demo"}, "brain_data": {"source": "demo"},
         "conditions": {"bp": {"rule": "backprop"}},
     }
@@ -115,3 +115,18 @@ def test_config_reference_is_current():
 
     assert (REPO / "config" / "README.md").read_text() == markdown_reference(SCHEMA), (
         "regenerate: python -m lrrsa.config workflow/schemas/config.schema.yaml > config/README.md")
+
+
+@pytest.mark.parametrize("seeds, factors, refused", [
+    ([1, 2], ["stimuli", "seeds"], True), ([1], ["stimuli", "seeds"], True), (list(range(5)), ["stimuli", "seeds"], False),
+    ([1, 2], ["stimuli"], False),
+])
+def test_generalising_over_seeds_needs_the_calibrated_number_of_seeds(seeds, factors, refused):
+    """Calibrated at 5 seeds, not at 2 or 3 (docs/STATISTICS.md): fewer seeds must claim only these networks."""
+    config = {"run": "x", "seeds": seeds, "training_data": {"source": "demo"}, "brain_data": {"source": "demo"},
+              "conditions": {"bp": {"rule": "backprop"}}, "stats": {"generalise_over": factors}}
+    if refused:
+        with pytest.raises(ConfigError, match=r"stats.generalise_over: generalising over seeds needs at least 5 seeds"):
+            validate_config(config, SCHEMA)
+    else:
+        validate_config(config, SCHEMA)

@@ -197,6 +197,7 @@ TINY = {
     "training": {"epochs": 1, "batch_size": 50},
     "conditions": {"untrained": {"rule": "untrained"}},
     "seeds": [1],
+    "stats": {"generalise_over": ["stimuli"]},
     "activations": {"layers": ["conv1", "fc1"]},
     "rsa": {"layer_map": {"V1": "conv1", "IT": "fc1"}},
 }

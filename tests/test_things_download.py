@@ -429,6 +429,7 @@ TINY = {
                    "rois": {"V1": ["V1"], "LOC": ["LOC"]}},
     "conditions": {"untrained": {"rule": "untrained"}},
     "seeds": [1],
+    "stats": {"generalise_over": ["stimuli"]},
     "activations": {"layers": ["conv1"]},
     "rsa": {"layer_map": {"V1": "conv1", "LOC": "conv1"}},
 }

@@ -33,7 +33,7 @@ TINY = {
     "conditions": {"untrained": {"rule": "untrained"}, "bp": {"rule": "backprop", "lr": 0.001}},
     "seeds": [1, 2],
     "rsa": {"layer_map": {"V1": "conv1", "LOC": "conv3", "IT": "fc1"}},
-    "stats": {"n_permutations": 999, "n_bootstrap": 100},
+    "stats": {"n_permutations": 999, "n_bootstrap": 100, "generalise_over": ["stimuli"]},
 }
 LAYERS = ["conv1", "conv2", "conv3", "fc1", "fc2"]
 FIGURES = ["architecture", "training_dynamics", "filters", "drift", "rsa_by_roi", "hierarchy", "seeds",

@@ -16,6 +16,10 @@ import jsonschema
 import yaml
 
 
+#: Fewest seeds with which condition comparisons may generalise over network instances:
+#: the calibration (benchmarks/calibration.py) holds at 5 seeds and fails at 2 and 3.
+MIN_SEEDS_TO_GENERALISE = 5
+
 class ConfigError(ValueError):
     """The configuration does not match the schema or names a missing file."""
 
@@ -92,6 +96,14 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
     if stats["inference"] == "variance_components" and config["rsa"]["method"] not in ("spearman", "pearson"):
         problems.append(f"config key stats.inference: variance_components needs rsa.method spearman or pearson "
                         f"(got {config['rsa']['method']!r}); use stats.inference: bootstrap")
+    n_seeds = len(config["seeds"])
+    if (stats["inference"] == "variance_components" and "seeds" in stats["generalise_over"]
+            and n_seeds < MIN_SEEDS_TO_GENERALISE):
+        problems.append(
+            f"config key stats.generalise_over: generalising over seeds needs at least {MIN_SEEDS_TO_GENERALISE} "
+            f"seeds (seeds has {n_seeds}); with fewer the test of a difference is not calibrated (2 seeds: 13-16 % "
+            "false positives at alpha 0.05, docs/STATISTICS.md). Add seeds, or set stats.generalise_over: "
+            "[stimuli] to claim results for these networks only")
     training = config["training_data"]
     if training["source"] == "image_folder" and not training["path"]:
         problems.append("config key training_data.path: required when training_data.source is image_folder")

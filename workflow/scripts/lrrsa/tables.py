@@ -2,7 +2,7 @@
 values the reproduced paper published.
 
 :func:`summary_markdown` renders ``stats/summary.tsv`` as the paper's table (ROI and its
-layer x condition; each cell the seed-mean rho, its bootstrap interval and stars from
+layer x condition; each cell the seed-mean rho, its interval (``stats.inference``) and stars from
 the FDR-corrected p) with a legend that says what was tested and corrected.
 :func:`paper_comparison` joins the published values (``workflow/resources/paper/``)
 with this run's summary, partial RSA and training histories.
@@ -140,7 +140,7 @@ PUBLISHED_COLUMNS = ["measure", "roi", "layer", "condition", "paper_label", "val
 COMPARISON_COLUMNS = ["measure", "roi", "layer", "condition", "paper_label", "paper", "this_run", "difference",
                       "this_run_std", "this_run_ci_low", "this_run_ci_high", "within_ci", "n_seeds", "unit", "note"]
 NOTES = {
-    "rsa": "rho vs the group RDM, seed mean (this run: summary.tsv rho_mean and the bootstrap CI of the seed mean)",
+    "rsa": "rho vs the group RDM, seed mean (this run: summary.tsv rho_mean and the interval of the seed mean)",
     "partial_rsa": ("partial rho controlling the pixel RDM, seed mean (this run: partial.tsv; partial correlation "
                     "of ranks, whereas the paper's code re-ranks residuals)"),
     "train_accuracy": ("percent; running accuracy over the final epoch's training updates (history.tsv train_acc), "
