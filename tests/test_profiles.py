@@ -11,7 +11,7 @@ import yaml
 from conftest import REPO, rule_blocks
 
 PROFILES = REPO / "workflow" / "profiles"
-GPU_RULES = {"train_model", "extract_activations"}
+GPU_RULES = {"train_model", "extract_activations", "extract_encoding_activations", "fit_encoding"}
 # Rules whose memory or time grows with the data; a retry must ask for more.
 DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 # One training and one extraction job per (condition, seed) of the demo.

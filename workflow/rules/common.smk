@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from lrrsa.config import ConfigError, check_local_paths, load_schema, validate_config
-from lrrsa.significance import interval_label
+from lrrsa.significance import encoding_interval_label, interval_label
 
 try:
     _validated = validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
@@ -133,13 +133,19 @@ def stimulus_list_input():
     return {"stimulus_list": BRAIN["stimulus_list"]} if BRAIN["stimuli"] == "list" else {}
 
 
+def brain_metadata_inputs():
+    """Every subject's StimulusMetadata (or the generated demo folder that holds them)."""
+    if BRAIN["source"] == "demo":
+        return {"dataset": DEMO_THINGS}
+    return {"metadata": [subject_file(s, "StimulusMetadata.csv") for s in SUBJECTS]}
+
+
 def stimulus_selection_inputs():
     """Inputs of select_stimuli: every subject's StimulusMetadata (and, where the images
     are already unpacked, their folder, so the selection checks them)."""
-    inputs = stimulus_list_input()
+    inputs = {**stimulus_list_input(), **brain_metadata_inputs()}
     if BRAIN["source"] == "demo":
-        return {**inputs, "dataset": DEMO_THINGS}
-    inputs["metadata"] = [subject_file(s, "StimulusMetadata.csv") for s in SUBJECTS]
+        return inputs
     if not EXTRACT_IMAGES:
         inputs["images"] = brain_images_dir()
     return inputs
@@ -161,6 +167,37 @@ def brain_inputs():
     if BRAIN["source"] == "demo":
         return {"dataset": DEMO_THINGS}
     return {"images": brain_images_dir()}
+
+
+# ---- encoding models (encoding.smk) -------------------------------------------------
+ENCODING = config["encoding"]
+# The ROIs whose mapped layer the encoding statistics test, in the order of ROIS.
+_ENCODING_MAP = ENCODING["layer_map"] or config["rsa"]["layer_map"]
+ENCODING_LAYER_MAP = {roi: _ENCODING_MAP[roi] for roi in ROIS if roi in _ENCODING_MAP}
+# The encoding images extracted from the THINGS archive, per run (downloaded archives only).
+ENCODING_IMAGES = results("data/encoding_images")
+
+
+def encoding_images_dir():
+    """The folder holding object_images/<concept>/<stimulus> of the encoding images."""
+    if BRAIN["source"] == "demo":
+        return f"{DEMO_THINGS}/images"
+    return ENCODING_IMAGES if EXTRACT_IMAGES else BRAIN["images_dir"]
+
+
+def encoding_image_inputs():
+    if BRAIN["source"] == "demo":
+        return {"dataset": DEMO_THINGS}
+    return {"images": encoding_images_dir()}
+
+
+def encoding_outputs():
+    """The encoding tables and figures, when encoding.enabled."""
+    if not ENCODING["enabled"]:
+        return []
+    return [results(f"encoding/{table}.tsv") for table in ["scores", "tests", "summary", "pairwise"]] + expand(
+        results("figures/{name}.{ext}"), name=ENCODING_FIGURES, ext=["png", "pdf"]
+    )
 
 
 def brain_reports():
@@ -238,6 +275,7 @@ FIGURES = [
     "rsa_by_roi", "hierarchy", "seeds", "layer_heatmap", "noise_normalised",  # figures.smk, RSA results
     "pairwise", "subjects", "partial",  # figures.smk, statistics
 ]
+ENCODING_FIGURES = ["encoding_by_roi", "rsa_vs_encoding"]  # figures.smk, encoding models
 
 
 def all_outputs():
@@ -252,6 +290,7 @@ def all_outputs():
         results("stats/summary.md"),
         *([results("stats/paper_comparison.tsv")] if config["paper_comparison"] else []),
         *expand(results("figures/{name}.{ext}"), name=FIGURES, ext=["png", "pdf"]),
+        *encoding_outputs(),
         results("report/config.yaml"),
         results("report/software.tsv"),
     ]

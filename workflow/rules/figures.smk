@@ -256,3 +256,66 @@ rule plot_partial:
         "../../envs/plots.yaml"
     script:
         "../scripts/plot_partial.py"
+
+
+# ---- encoding models: median voxel r per ROI, and RSA beside encoding ----
+
+
+rule plot_encoding_by_roi:
+    input:
+        scores=results("encoding/scores.tsv"),
+        summary=results("encoding/summary.tsv"),
+    output:
+        report(
+            results("figures/encoding_by_roi.png"),
+            caption="../report/encoding_by_roi.rst",
+            category="5. Encoding models",
+            subcategory="Figures",
+        ),
+        results("figures/encoding_by_roi.pdf"),
+    params:
+        layer_map=ENCODING_LAYER_MAP,
+        conditions=CONDITIONS,
+        interval=encoding_interval_label(config["stats"]),
+        fdr=config["stats"]["fdr"],
+    log:
+        log_of("figures/encoding_by_roi"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_encoding_by_roi.py"
+
+
+rule plot_rsa_vs_encoding:
+    input:
+        rsa=results("stats/summary.tsv"),
+        encoding=results("encoding/summary.tsv"),
+    output:
+        report(
+            results("figures/rsa_vs_encoding.png"),
+            caption="../report/rsa_vs_encoding.rst",
+            category="5. Encoding models",
+            subcategory="Figures",
+        ),
+        results("figures/rsa_vs_encoding.pdf"),
+    params:
+        # the ROIs both summaries hold: the RSA's mapped layer is the encoding's unless encoding.layer_map differs
+        layer_map={roi: layer for roi, layer in ENCODING_LAYER_MAP.items() if config["rsa"]["layer_map"].get(roi) == layer},
+        conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+        rsa_interval=interval_label(config["stats"]),
+        encoding_interval=encoding_interval_label(config["stats"]),
+    log:
+        log_of("figures/rsa_vs_encoding"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_rsa_vs_encoding.py"

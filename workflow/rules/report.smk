@@ -55,7 +55,7 @@ rule compare_with_paper:
         report(
             results("stats/paper_comparison.tsv"),
             caption="../report/paper_comparison.rst",
-            category="5. Paper comparison",
+            category="6. Paper comparison",
             subcategory="Tables",
         ),
     params:

@@ -104,11 +104,32 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             f"seeds (seeds has {n_seeds}); with fewer the test of a difference is not calibrated (2 seeds: 13-16 % "
             "false positives at alpha 0.05, docs/STATISTICS.md). Add seeds, or set stats.generalise_over: "
             "[stimuli] to claim results for these networks only")
+    problems += _encoding_problems(config)
     training = config["training_data"]
     if training["source"] == "image_folder" and not training["path"]:
         problems.append("config key training_data.path: required when training_data.source is image_folder")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _encoding_problems(config: Mapping[str, Any]) -> list[str]:
+    """Cross-key rules of the encoding section."""
+    encoding = config["encoding"]
+    if not encoding["enabled"]:
+        return []
+    problems = []
+    if config["brain_data"]["type"] != "things_fmri":
+        problems.append(f"config key encoding.enabled: encoding models need trials (brain_data.type things_fmri), "
+                        f"not {config['brain_data']['type']!r}; set encoding.enabled: false")
+    for roi, layer in (encoding["layer_map"] or {}).items():
+        if roi not in config["brain_data"]["rois"]:
+            problems.append(f"config key encoding.layer_map.{roi}: no ROI {roi!r} in brain_data.rois")
+        if layer not in config["activations"]["layers"]:
+            problems.append(f"config key encoding.layer_map.{roi}: layer {layer!r} is not in activations.layers")
+    alphas = encoding["alphas"]
+    if alphas["log10_min"] > alphas["log10_max"]:
+        problems.append("config key encoding.alphas: log10_min must not exceed log10_max")
+    return problems
 
 
 def _brain_data_problems(brain: Mapping[str, Any]) -> list[str]:

@@ -48,3 +48,11 @@ def difference_test_label(stats: Mapping) -> str:
         return (f"two-sided t-test of the difference, generalising over {_factors(stats)} (variance components, "
                 "Welch-Satterthwaite df)")
     return "two-sided percentile-bootstrap test of the difference"
+
+
+def encoding_interval_label(stats: Mapping) -> str:
+    """What the interval of an encoding score or difference is (:mod:`lrrsa.encoding.inference`):
+    the t-interval of the RSA, or a percentile bootstrap over the held-out images."""
+    if stats.get("inference", "variance_components") == "variance_components":
+        return interval_label(stats)
+    return f"{100 * stats['ci_level']:g}% percentile bootstrap CI (held-out images resampled)"

@@ -67,7 +67,7 @@ import numpy as np
 from scipy import stats
 
 from lrrsa.rsa.condensed import condensed, prepared
-from lrrsa.rsa.influence import METHODS, PairDesign, influence
+from lrrsa.rsa.influence import METHODS, PairDesign, StimulusDesign, influence
 
 #: The random factors an inference can generalise over.
 FACTORS = ("stimuli", "subjects", "seeds")
@@ -203,28 +203,79 @@ def contrast_inference(
         pseudo = scores[:1]
         psi_pseudo = psi[:1] if psi is not None else None
 
+    return _infer(scores[0], pseudo, psi[0] if psi is not None else None, psi_pseudo, weights, design,
+                  n_cond=n_cond, n_seeds=n_seeds, s=s, random=random, level=level, pool_alpha=pool_alpha)
+
+
+def contrast_inference_from_influence(
+    scores, influences, contrasts, *, level: float = 0.95, factors: Sequence[str] = ("stimuli", "seeds"),
+    pool_alpha: float = POOL_ALPHA,
+) -> ContrastResult:
+    """Contrasts of condition scores that are means over subjects of per-subject scores
+    on i.i.d. stimuli (an encoding model's score on held-out images), with the same
+    variance components, pooling and degrees of freedom as :func:`contrast_inference`.
+
+    ``scores``: (C, K, s) per condition, seed and subject; ``influences``: (C, K, s, n)
+    the influence of each of the n stimuli on each score (e.g. the leave-one-stimulus-out
+    jackknife ``(n - 1) (mean_i theta_(-i) - theta_(-i))``), whose mean over stimuli
+    linearises the score. A score is ``mean_k mean_j scores[c, k, j]``; as it is linear
+    in the subjects, their pseudo-values are the subjects' own scores (no reliability
+    correction, unlike a group RDM). The stimulus variance terms use
+    :class:`lrrsa.rsa.influence.StimulusDesign`. Raises ValueError for mismatched shapes,
+    an unknown factor or fewer than 4 stimuli.
+    """
+    unknown = sorted(set(factors) - set(FACTORS))
+    if unknown:
+        raise ValueError(f"unknown random factor(s) {unknown}; expected some of {FACTORS}")
+    if not 0 < level < 1:
+        raise ValueError("level must be between 0 and 1")
+    values = np.asarray(scores, dtype=np.float64)
+    psi = np.asarray(influences, dtype=np.float64)
+    if values.ndim != 3 or psi.shape[:3] != values.shape or psi.ndim != 4:
+        raise ValueError(f"scores must be (conditions, seeds, subjects) and influences (conditions, seeds, subjects, "
+                         f"stimuli); got {values.shape} and {psi.shape}")
+    n_cond, n_seeds, s = values.shape
+    n = psi.shape[3]
+    design = StimulusDesign(n)
+    weights = np.atleast_2d(np.asarray(contrasts, dtype=np.float64))
+    if weights.shape[1] != n_cond:
+        raise ValueError(f"contrasts have {weights.shape[1]} columns for {n_cond} conditions")
+    random = tuple(f for f in FACTORS if f in factors and {"stimuli": n, "subjects": s, "seeds": n_seeds}[f] > 1)
+    per_subject = values.transpose(2, 0, 1).reshape(s, -1)  # (s, C*K)
+    psi_subject = psi.transpose(2, 0, 1, 3).reshape(s, n_cond * n_seeds, n) if "stimuli" in random else None
+    return _infer(per_subject.mean(0), per_subject, psi_subject.mean(0) if psi_subject is not None else None,
+                  psi_subject, weights, design, n_cond=n_cond, n_seeds=n_seeds, s=s, random=random, level=level,
+                  pool_alpha=pool_alpha)
+
+
+def _infer(score, pseudo, psi, psi_pseudo, weights, design, *, n_cond: int, n_seeds: int, s: int,
+           random: tuple[str, ...], level: float, pool_alpha: float) -> ContrastResult:
+    """The contrasts' estimates and variance terms from the per-model quantities: ``score``
+    (C*K,) at the group level, ``pseudo`` (s or 1, C*K) subject pseudo-values, ``psi``
+    (C*K, m) and ``psi_pseudo`` (s or 1, C*K, m) their influence vectors over the
+    ``design``'s m units (pairs or stimuli); None without the stimulus factor."""
     q = weights.shape[0]
     estimate = np.empty(q)
     terms = {"+".join(t): np.full(q, np.nan) for t in _subsets(random)}
     term_df = {name: np.full(q, np.inf) for name in terms}
-    contributions = {name: np.zeros((q, n)) for name in terms if "stimuli" in name}  # per stimulus, per term
+    contributions = {name: np.zeros((q, design.n)) for name in terms if "stimuli" in name}  # per stimulus, per term
     for row, w in enumerate(weights):
-        d = _weigh(w, scores[0].reshape(n_cond, n_seeds))  # (K,) per-seed contrasts, group RDM
+        d = _weigh(w, score.reshape(n_cond, n_seeds))  # (K,) per-seed contrasts at the group level
         estimate[row] = d.mean()
         y = _weigh(w, pseudo.reshape(-1, n_cond, n_seeds), axis=1)  # (s or 1, K)
         psi_d = phi = None
-        if psi is not None:  # influence of the pairs on each seed's contrast, and on its pseudo-values
-            psi_d = _weigh(w, psi[0].reshape(n_cond, n_seeds, -1))
+        if psi is not None:  # influence of the units on each seed's contrast, and on its pseudo-values
+            psi_d = _weigh(w, psi.reshape(n_cond, n_seeds, -1))
             phi = _weigh(w, psi_pseudo.reshape(psi_pseudo.shape[0], n_cond, n_seeds, -1), axis=1)
         for t in _subsets(random):
             name = "+".join(t)
             terms[name][row], term_df[name][row], g = _term(t, d, y, psi_d, phi, design, s, n_seeds)
             if g is not None:
                 contributions[name][row] = g
-    return _combine(estimate, terms, term_df, contributions, level, random, n, pool_alpha)
+    return _combine(estimate, terms, term_df, contributions, level, random, design.n, pool_alpha)
 
 
-def _term(t: tuple[str, ...], d, y, psi_d, phi, design: PairDesign, s: int, k: int,
+def _term(t: tuple[str, ...], d, y, psi_d, phi, design: PairDesign | StimulusDesign, s: int, k: int,
           ) -> tuple[float, float, np.ndarray | None]:
     """``u_T``, its degrees of freedom, and (terms with stimuli) its per-stimulus
     contributions (n,), for one contrast (see the module docstring).
@@ -254,7 +305,7 @@ def _term(t: tuple[str, ...], d, y, psi_d, phi, design: PairDesign, s: int, k: i
         vectors, norm = psi_d.mean(0)[None], 1
     g, const = design.contributions(vectors)
     g = (g.sum(0) + const.sum() / design.n) / norm  # per-stimulus contributions of u_T
-    return float(g.sum()), float(PairDesign.degrees_of_freedom(g[None])[0]), g
+    return float(g.sum()), float(design.degrees_of_freedom(g[None])[0]), g
 
 
 def _combine(estimate, terms, term_df, contributions, level, random, n, pool_alpha) -> ContrastResult:

@@ -154,3 +154,37 @@ class PairDesign:
         spread = n / (n - 1) * ((g - g.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(spread > 0, 2 * g.sum(axis=1) ** 2 / np.where(spread > 0, spread, 1), np.inf)
+
+
+class StimulusDesign:
+    """n i.i.d. stimuli, each with one influence value per statistic (an encoding score on
+    held-out images), and the unbiased (co)variance of their means.
+
+    For vectors x, y (n,), :meth:`covariance` estimates Cov(mean x, mean y) over samples of
+    n stimuli as ``S_x S_y / n^2 - sum over i != j (x_i y_j) / (n (n - 1))``, which is
+    ``sum_i (x_i - mean x)(y_i - mean y) / (n (n - 1))``: the sample covariance over n. As
+    :class:`PairDesign`, it is returned as per-stimulus contributions
+    ``g_i = x_i y_i / (n (n - 1))`` plus a constant, so that the same Satterthwaite
+    degrees of freedom apply (n - 1 for a plain mean of i.i.d. normal values).
+    """
+
+    def __init__(self, n: int) -> None:
+        if n < 4:
+            raise ValueError(f"the variance over stimuli needs at least 4 stimuli, got {n}")
+        self.n = n
+
+    def contributions(self, x: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-stimulus contributions (N, n) and the constant (N,) of the covariance of
+        each row of x (N, n) with the same row of y (default: x itself)."""
+        x = np.atleast_2d(x)
+        y = x if y is None else np.atleast_2d(y)
+        n = self.n
+        const = x.sum(axis=1) * y.sum(axis=1) * (1 / n**2 - 1 / (n * (n - 1)))
+        return x * y / (n * (n - 1)), const
+
+    def covariance(self, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        """(N,) unbiased covariance of the means of each row of x and y (N, n)."""
+        g, const = self.contributions(x, y)
+        return g.sum(axis=1) + const
+
+    degrees_of_freedom = staticmethod(PairDesign.degrees_of_freedom)
