@@ -58,13 +58,16 @@ def make_tree(size=(6, 5)) -> tuple[dict[str, bytes], dict[str, list[np.ndarray]
                 rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
                 files[f"{split}/{cls}/img{k:02d}.png"] = png_bytes(rgb)
                 expected[split].append(rgb)
-    # A grayscale and an RGBA image must come back as RGB.
+    # A grayscale and an RGBA image must come back as RGB, the RGBA one composited
+    # over mid-grey (lrrsa.images.ALPHA_BACKGROUND): round(a/255*c + (1 - a/255)*128).
     gray = rng.integers(0, 256, (h, w), dtype=np.uint8)
     files["train/moose/img98.png"] = png_bytes(gray)
     rgba = rng.integers(0, 256, (h, w, 4), dtype=np.uint8)
     files["train/moose/img99.PNG"] = png_bytes(rgba)
     expected["train"].insert(2 + 4, np.repeat(gray[..., None], 3, axis=2))
-    expected["train"].insert(2 + 5, rgba[..., :3])
+    colour, alpha = rgba[..., :3].astype(int), rgba[..., 3:].astype(int)
+    over_grey = (2 * (alpha * colour + (255 - alpha) * 128) + 255) // 510  # integer rounding, no ties
+    expected["train"].insert(2 + 5, over_grey.astype(np.uint8))
     return files, expected
 
 

@@ -68,6 +68,8 @@ import pandas as pd
 from PIL import Image
 from scipy import fft as sp_fft
 
+from lrrsa.images import decode_image
+
 __all__ = [
     "DEFAULT_VOXELS_PER_ROI",
     "ROI_COLUMNS",
@@ -908,7 +910,7 @@ def write_things_dataset(
     for i, s in enumerate(stimuli):
         img = _render_exemplar(protos[s.concept_idx], _rng(seed, 5, s.concept_idx, s.exemplar), image_size)
         data = _jpeg_bytes(img)
-        decoded[i] = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        decoded[i] = decode_image(data, s.name)
         _write_bytes(img_dir / concepts[s.concept_idx] / s.name, data)
     feats = edge_energy(decoded)
 

@@ -16,7 +16,6 @@ into the source splits, in one ``.npz``; :func:`load_training_set` reads it back
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import pickle
@@ -157,15 +156,13 @@ def _find_root(files: dict[tuple[str, ...], str], split: str, source: Path) -> t
 
 
 def _decode(data: bytes, name: str, source: Path) -> np.ndarray:
-    from PIL import Image  # imported here so the module loads without Pillow
+    """(h, w, 3) uint8 by the project's one decoder (every mode, alpha, 16-bit)."""
+    from lrrsa.images import ImageDecodeError, decode_image  # here so the module loads without Pillow
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.mode != "RGB":
-                im = im.convert("RGB")
-            return np.asarray(im, dtype=np.uint8)
-    except Exception as exc:  # Pillow raises many kinds (UnidentifiedImageError, OSError, ...)
-        raise ImageFolderError(f"{source}: cannot decode {name}: {exc}") from exc
+        return decode_image(data, name)
+    except ImageDecodeError as exc:
+        raise ImageFolderError(f"{source}: {exc}") from exc
 
 
 def read_image_folder(source: str | os.PathLike, split: str) -> LabelledImages:
