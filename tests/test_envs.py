@@ -17,7 +17,7 @@ from conftest import REPO, rule_blocks
 
 SCRIPTS = REPO / "workflow" / "scripts"
 # Import name -> conda-forge package name, where they differ.
-CONDA_NAME = {"torch": "pytorch", "PIL": "pillow", "yaml": "pyyaml", "tables": "pytables"}
+CONDA_NAME = {"torch": "pytorch", "PIL": "pillow", "yaml": "pyyaml", "tables": "pytables", "netCDF4": "netcdf4"}
 # Conda package name -> pip (pyproject) name, where they differ.
 PIP_NAME = {"pytorch": "torch", "pytables": "tables", "pyyaml": "pyyaml"}
 
