@@ -1,3 +1,4 @@
+import os
 import re
 import sys
 from pathlib import Path
@@ -6,7 +7,17 @@ REPO = Path(__file__).resolve().parents[1]
 # The library is importable without installation, as Snakemake scripts see it.
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-SHARED_DATA = REPO.parent / "shared" / "data"
+
+def _shared_data() -> Path:
+    """The shared real-data folder: $LRRSA_SHARED_DATA, else ../shared/data beside the
+    checkout, else /work/shared/data (a worktree elsewhere). Tests skip when absent."""
+    if env := os.environ.get("LRRSA_SHARED_DATA"):
+        return Path(env)
+    beside = REPO.parent / "shared" / "data"
+    return beside if beside.is_dir() else Path("/work/shared/data")
+
+
+SHARED_DATA = _shared_data()
 
 
 def rule_blocks() -> dict[str, tuple[Path, str]]:

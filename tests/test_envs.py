@@ -17,7 +17,8 @@ from conftest import REPO, rule_blocks
 
 SCRIPTS = REPO / "workflow" / "scripts"
 # Import name -> conda-forge package name, where they differ.
-CONDA_NAME = {"torch": "pytorch", "PIL": "pillow", "yaml": "pyyaml", "tables": "pytables", "sklearn": "scikit-learn"}
+CONDA_NAME = {"torch": "pytorch", "PIL": "pillow", "yaml": "pyyaml", "tables": "pytables", "sklearn": "scikit-learn",
+              "netCDF4": "netcdf4"}
 # Conda package name -> pip (pyproject) name, where they differ.
 PIP_NAME = {"pytorch": "torch", "pytables": "tables", "pyyaml": "pyyaml"}
 
