@@ -1,10 +1,13 @@
-"""Config validation: the shipped configs validate; every key is documented; errors name the key."""
+"""Config validation: the shipped configs validate; every key is documented; errors name the key;
+the same settings written differently validate to the same canonical config."""
 
+import collections
 import copy
 
 import pytest
 import yaml
 
+from config_spellings import load_like_snakemake, reversed_keys, spellings
 from conftest import REPO
 from lrrsa.config import ConfigError, check_local_paths, load_schema, schema_keys, validate_config
 from lrrsa.learning_rules import RULES
@@ -130,3 +133,96 @@ def test_generalising_over_seeds_needs_the_calibrated_number_of_seeds(seeds, fac
             validate_config(config, SCHEMA)
     else:
         validate_config(config, SCHEMA)
+
+
+# ---- canonical form: Snakemake reruns a job when the repr of one of its params changes ----
+DEMO_DEFAULTS = ("demo.seed", "demo.noise_sd", "training_data.seed", "brain_data.type", "brain_data.zscore",
+                 "conditions.bp.optimizer", "conditions.bp.lr", "rdm", "stats.seed")
+
+
+def demo_spellings():
+    demo = load("demo.yaml")
+    return spellings(demo, validate_config(demo, SCHEMA), DEMO_DEFAULTS, empty="rdm")
+
+
+@pytest.mark.parametrize("name", list(demo_spellings()))
+def test_the_same_settings_written_differently_validate_to_the_same_repr(name):
+    """repr, not ==: 5 == 5.0 and dicts in another order are equal, but their repr is not."""
+    expected = validate_config(load("demo.yaml"), SCHEMA)
+    written = load_like_snakemake(demo_spellings()[name]())
+    assert repr(validate_config(written, SCHEMA)) == repr(expected)
+
+
+def test_validating_the_validated_config_changes_nothing():
+    validated = validate_config(load("demo.yaml"), SCHEMA)
+    assert repr(validate_config(copy.deepcopy(validated), SCHEMA)) == repr(validated)
+
+
+def test_keys_are_sorted_at_every_level():
+    cfg = validate_config(reversed_keys(load("demo.yaml")), SCHEMA)
+    for path in ["", "stats", "stats.fdr", "brain_data.download", "conditions.pc"]:
+        node = cfg
+        for key in filter(None, path.split(".")):
+            node = node[key]
+        assert list(node) == sorted(node), path
+
+
+def test_numbers_take_the_type_the_schema_gives_them():
+    cfg = load("demo.yaml")
+    cfg["conditions"]["bp"].update(lr="1e-3", weight_decay=1)        # number: a YAML 1.1 string, an int
+    cfg["training"].update(epochs=3.0)                                # integer written as a float
+    cfg["stats"].update(n_permutations="2e3", ci_level=" 0.95")       # integer in e-notation; not a number: spaces
+    with pytest.raises(ConfigError, match="config key stats.ci_level: ' 0.95' is not of type 'number'"):
+        validate_config(cfg, SCHEMA)
+    cfg["stats"]["ci_level"] = 0.95
+    validated = validate_config(cfg, SCHEMA)
+    bp = validated["conditions"]["bp"]
+    assert (repr(bp["lr"]), repr(bp["weight_decay"])) == ("0.001", "1.0")
+    assert repr(validated["training"]["epochs"]) == "3" and repr(validated["stats"]["n_permutations"]) == "2000"
+    assert repr(validated["brain_data"]["download"]["timeout"]) == "60.0"  # the schema's default is written 60
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("epochs", 2.5, "config key training.epochs: 2.5 is not of type 'integer'"),
+    ("epochs", "25e-1", "config key training.epochs: 2.5 is not of type 'integer'"),
+    ("augment", "true", "config key training.augment: 'true' is not of type 'boolean'"),
+])
+def test_a_value_of_another_type_is_still_refused(key, value, message):
+    cfg = load("demo.yaml")
+    cfg["training"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg, SCHEMA)
+
+
+def test_sets_are_sorted_lists_and_mappings_plain_dicts():
+    cfg = load("demo.yaml")
+    cfg.update(seeds=(2, 1))
+    cfg["brain_data"].update(subjects=["sub-10", "sub-2"], rois=collections.OrderedDict(LOC=["rLOC", "lLOC"], V1=["V1"]))
+    cfg["rsa"]["layer_map"] = {"LOC": "conv3", "V1": "conv1"}
+    cfg["stats"]["generalise_over"] = ["subjects", "stimuli"]
+    cfg["activations"]["layers"] = ["fc1", "conv10", "conv2", "conv1", "conv3"]
+    cfg["model"]["widths"] = (8, 8, 8, 8, 8, 8, 8, 8, 8, 8)  # an order that matters: kept
+    validated = validate_config(cfg, SCHEMA)
+    assert validated["seeds"] == [1, 2] and validated["brain_data"]["subjects"] == ["sub-2", "sub-10"]
+    assert repr(validated["brain_data"]["rois"]) == "{'V1': ['V1'], 'LOC': ['lLOC', 'rLOC']}"
+    assert validated["stats"]["generalise_over"] == ["stimuli", "subjects"]  # the schema's enum order
+    assert validated["activations"]["layers"] == ["conv1", "conv2", "conv3", "conv10", "fc1"]
+    assert type(validated["model"]["widths"]) is list
+
+
+def test_conditions_and_rois_are_in_display_order_whatever_the_file_order():
+    """Conditions by rule (controls first), then name; ROIs by the layer they map to."""
+    cfg = load("demo.yaml")
+    cfg["conditions"] = dict(reversed(cfg["conditions"].items()))
+    cfg["brain_data"]["rois"] = dict(sorted(cfg["brain_data"]["rois"].items()))
+    cfg["rsa"]["layer_map"] = dict(sorted(cfg["rsa"]["layer_map"].items()))
+    validated = validate_config(cfg, SCHEMA)
+    assert list(validated["conditions"]) == ["untrained", "readout_only", "bp", "fa", "pc", "pc_supervised", "stdp"]
+    assert list(validated["brain_data"]["rois"]) == list(validated["rsa"]["layer_map"]) == ["V1", "V2", "LOC", "IT"]
+
+
+def test_paths_are_written_one_way():
+    cfg = load("config.yaml")
+    cfg["brain_data"].update(source="local", betas_dir="./resources//betas_csv/", images_dir="resources/images/")
+    validated = validate_config(cfg, SCHEMA)["brain_data"]
+    assert (validated["betas_dir"], validated["images_dir"]) == ("resources/betas_csv", "resources/images")

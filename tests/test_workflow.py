@@ -4,6 +4,7 @@ One complete run is shared by the tests of this module (about a minute on 2 core
 """
 
 import copy
+import json
 import re
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import pytest
 import yaml
 from PIL import Image
 
+from config_spellings import other_number_notation, reversed_keys, reversed_sets, spellings, with_values
 from conftest import REPO
+from lrrsa.config import load_schema, validate_config
 
 pytestmark = pytest.mark.workflow
 
@@ -132,6 +135,73 @@ def test_every_figure_is_drawn_as_png_and_pdf(tiny_run, name):
 
 def test_nothing_left_to_do_after_a_run(tiny_run):
     assert planned_jobs(snakemake(tiny_run, "-n")) == []
+
+
+# Keys of TINY that hold their default, and a section it leaves out.
+TINY_DEFAULTS = ("demo.seed", "training_data.seed", "conditions.bp.lr")
+SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def tiny_spellings():
+    return spellings(TINY, validate_config(TINY, SCHEMA), TINY_DEFAULTS, empty="figures")
+
+
+def rerun_reasons(result: subprocess.CompletedProcess) -> str:
+    """The distinct reasons a dry run gives for the jobs it plans, but the consequential one."""
+    reasons = re.findall(r"^\s+reason: (.*)$", result.stdout, flags=re.M)
+    return "\n".join(dict.fromkeys(r[:600] for r in reasons if not r.startswith("Input files updated by another job")))
+
+
+@pytest.mark.parametrize("spelling", list(tiny_spellings()))
+def test_the_same_settings_written_differently_rerun_nothing(tiny_run, spelling):
+    """Snakemake compares the repr of every param with the one it recorded: key order, a default
+    written out or left out, 1e-3 for 0.001 or 5.0 for 5 must not change it."""
+    (tiny_run / "spelling.yaml").write_text(tiny_spellings()[spelling]())
+    result = snakemake(tiny_run, "-n", config="spelling.yaml")
+    jobs = planned_jobs(result)
+    assert jobs == [] and "Nothing to be done" in result.stdout + result.stderr, (
+        f"{len(jobs)} jobs planned:\n{rerun_reasons(result)}")
+
+
+def job_params(workdir: Path, config_text: str, name: str) -> dict[str, dict]:
+    """What Snakemake would record of every job's params for this config (tests/job_params.py)."""
+    (workdir / name).write_text(config_text)
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "job_params.py"), str(workdir), str(workdir / name)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def rdm_set_study(workdir: Path) -> dict:
+    """The paper's study on a local RDM set and a local image folder (the rules it alone has)."""
+    (workdir / "brain/images").mkdir(parents=True)
+    (workdir / "brain/rdms.npz").touch()
+    (workdir / "train").mkdir()
+    study = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    study["training_data"] = {"source": "image_folder", "path": "train"}
+    study["brain_data"] = {"type": "rdm_set", "source": "local", "rdm_file": "brain/rdms.npz",
+                           "images_dir": "brain/images", "stimuli": "all",
+                           "rois": {"V1": ["V1"], "V2": ["V2"], "LOC": ["LOC"], "IT": ["IT"]}}
+    return study
+
+
+@pytest.mark.parametrize("study", ["paper", "rdm_set"])
+def test_every_job_gets_the_same_plain_params_however_the_settings_are_written(tmp_path, study):
+    """Every rule of the paper's study (downloads and all) and of an rdm_set study: the params
+    Snakemake records are the same when the config is written with every default, keys and
+    sets reversed, other number notations and paths spelt otherwise, and hold only the types a
+    YAML file gives (a set's repr changes from run to run; a Path is not recorded at all)."""
+    config = (rdm_set_study(tmp_path) if study == "rdm_set"
+              else yaml.safe_load((REPO / "config/config.yaml").read_text()))
+    rewritten = reversed_keys(reversed_sets(validate_config(config, SCHEMA)))
+    if study == "rdm_set":
+        rewritten = with_values(rewritten, {"brain_data.rdm_file": "./brain//rdms.npz",
+                                            "brain_data.images_dir": "brain/images/", "training_data.path": "./train/"})
+    as_written = job_params(tmp_path, yaml.safe_dump(config, sort_keys=False), "as_written.yaml")
+    otherwise = job_params(tmp_path, other_number_notation(rewritten), "otherwise.yaml")
+    assert {job: v["not_plain"] for job, v in as_written.items() if v["not_plain"]} == {}
+    assert list(otherwise) == list(as_written)
+    assert {job: v["params"] for job, v in otherwise.items() if v["params"] != as_written[job]["params"]} == {}
 
 
 def test_changing_bp_lr_reruns_only_bp_and_what_depends_on_it(tiny_run):

@@ -9,7 +9,7 @@ rule score_model:
         results("rsa/scores/{condition}/seed-{seed}.tsv"),
     params:
         layers=LAYERS,
-        brain_keys=brain_rdm_keys(),
+        brain_keys=[[roi, subject] for roi, subject in brain_rdm_keys()],
         method=config["rsa"]["method"],
     log:
         log_of("rsa/scores/{condition}/seed-{seed}"),

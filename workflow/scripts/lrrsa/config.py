@@ -1,15 +1,26 @@
-"""Validate a workflow configuration against its schema and fill in defaults.
+"""Validate a workflow configuration against its schema, fill in defaults and put it in
+canonical form.
 
 Errors name the offending key as a dotted path (``conditions.bp.lr``) so that a
 user can find it in their YAML file at once.
+
+Snakemake reruns a job when the ``repr`` of one of its params differs from the one it
+recorded, so the same settings must always give the same Python values, in the same
+order. The validated config is therefore canonical: keys sorted (conditions and ROIs in
+their display order instead), numbers typed as the schema types them (``5`` is ``5.0``
+where it says number, ``8000.0`` is ``8000`` where it says integer, and YAML's string
+``1e-3`` is ``0.001``), defaults written out and typed the same way, sets (arrays with
+``uniqueItems``) sorted, tuples lists, mappings plain dicts and paths without ``./`` or a
+trailing slash. Every rule's params are taken from it.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jsonschema
@@ -24,19 +35,80 @@ class ConfigError(ValueError):
     """The configuration does not match the schema or names a missing file."""
 
 
-def _defaults_filling_validator() -> type:
-    """A Draft 2020-12 validator that inserts each property's default before descending."""
+#: A number as YAML 1.2 and JSON write it; PyYAML (YAML 1.1) reads ``1e-3`` as a string.
+_NUMBER = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def _types(schema: Mapping[str, Any]) -> set[str]:
+    kind = schema.get("type", [])
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+def _natural_key(value: Any) -> tuple:
+    """Sorts numbers by value and strings with their digit runs as numbers (sub-2 < sub-10)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ((0, value),)
+    if isinstance(value, str):
+        return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", value) if part)
+    return ((2, repr(value)),)
+
+
+def _set_order(items: Mapping[str, Any]) -> Callable[[Any], tuple]:
+    """Sort key of a set's items: an enum's in the schema's order, others in natural order."""
+    enum = items.get("enum", [])
+    return lambda v: (enum.index(v) if v in enum else len(enum), _natural_key(v))
+
+
+def _normalised(value: Any, schema: Mapping[str, Any]) -> Any:
+    """``value`` in the canonical form of its subschema (nested objects are done as the
+    validator descends into them). Values it cannot convert are left for the validator."""
+    types = _types(schema)
+    if value is None and types == {"object"} and "default" in schema:
+        return copy.deepcopy(schema["default"])  # a section whose keys are all commented out
+    if isinstance(value, Mapping) and type(value) is not dict:
+        value = dict(value)  # a JSON configfile is read as OrderedDicts, whose repr differs
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, str) and types & {"number", "integer"} and "string" not in types and _NUMBER.fullmatch(value):
+        value = float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "integer" in types and float(value).is_integer():
+            value = int(value)
+        elif "number" in types:
+            value = float(value)
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        value = [_normalised(item, items) for item in value]
+        if schema.get("uniqueItems"):
+            value = sorted(value, key=_set_order(items))
+    if isinstance(value, str) and value and schema.get("format") == "path":
+        value = PurePosixPath(value).as_posix()  # ./a//b/ -> a/b; a/../b stays (a may be a link)
+    return value
+
+
+def _canonicalising_validator() -> type:
+    """A Draft 2020-12 validator that, before descending into a property, puts its value in
+    canonical form (``_normalised``) or inserts the property's default, normalised alike."""
     base = jsonschema.Draft202012Validator
     validate_properties = base.VALIDATORS["properties"]
+    validate_additional = base.VALIDATORS["additionalProperties"]
 
-    def set_defaults(validator, properties, instance, schema) -> Iterator:
+    def properties(validator, properties, instance, schema) -> Iterator:
         if isinstance(instance, dict):
             for name, subschema in properties.items():
-                if "default" in subschema:
-                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+                if name in instance:
+                    instance[name] = _normalised(instance[name], subschema)
+                elif "default" in subschema:
+                    instance[name] = _normalised(copy.deepcopy(subschema["default"]), subschema)
         yield from validate_properties(validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(base, {"properties": set_defaults})
+    def additional_properties(validator, additional, instance, schema) -> Iterator:
+        if isinstance(instance, dict) and isinstance(additional, dict):
+            for name in set(instance) - set(schema.get("properties", {})):
+                instance[name] = _normalised(instance[name], additional)
+        yield from validate_additional(validator, additional, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": properties, "additionalProperties": additional_properties})
 
 
 def key_path(error: jsonschema.ValidationError) -> str:
@@ -57,17 +129,65 @@ def load_schema(schema_path: Path) -> dict[str, Any]:
 
 
 def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a validated copy of ``config`` with every default filled in.
+    """Return a validated copy of ``config`` with every default filled in, in canonical form
+    (see the module docstring): the same settings written differently give equal copies
+    with equal ``repr``, so Snakemake sees the same params. Validating the result again
+    returns it unchanged.
 
     Raises ConfigError listing every problem, each with its dotted key.
     """
     filled = copy.deepcopy(dict(config))
-    validator = _defaults_filling_validator()(schema)
+    validator = _canonicalising_validator()(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
     _check_semantics(filled)
-    return filled
+    return _in_canonical_order(filled, rule_order(schema))
+
+
+def rule_order(schema: Mapping[str, Any]) -> list[str]:
+    """The learning rules in the order the schema lists them (the controls first)."""
+    return schema["properties"]["conditions"]["additionalProperties"]["properties"]["rule"]["enum"]
+
+
+def condition_order(conditions: Mapping[str, Mapping[str, Any]], rules: list[str]) -> list[str]:
+    """Condition names in display order: by rule, in the order of ``rules``, then by name."""
+    return sorted(conditions, key=lambda name: (rules.index(conditions[name]["rule"]), _natural_key(name)))
+
+
+def _layer_depth(layer: str | None) -> tuple[int, int]:
+    """conv1 < conv2 < ... < fc1 < fc2 < no layer."""
+    match = re.fullmatch(r"(conv|fc)([0-9]+)", layer or "")
+    return (0 if match.group(1) == "conv" else 1, int(match.group(2))) if match else (2, 0)
+
+
+def roi_order(rois: Iterable[str], layer_map: Mapping[str, str]) -> list[str]:
+    """ROI names in display order: by the depth of the layer ``layer_map`` maps them to (the
+    visual hierarchy V1, V2, LOC, IT for conv1, conv1, conv3, fc1), then by name; unmapped
+    ROIs last."""
+    return sorted(rois, key=lambda roi: (_layer_depth(layer_map.get(roi)), _natural_key(roi)))
+
+
+def _sorted_keys(node: Any) -> Any:
+    """``node`` with the keys of every dict in it sorted."""
+    if isinstance(node, Mapping):
+        return {key: _sorted_keys(node[key]) for key in sorted(node)}
+    if isinstance(node, (list, tuple)):
+        return [_sorted_keys(item) for item in node]
+    return node
+
+
+def _in_canonical_order(config: Mapping[str, Any], rules: list[str]) -> dict[str, Any]:
+    """The config with sorted keys, except the conditions and ROIs, whose order is the
+    order of the figures and tables: one derived from the settings, not from the file."""
+    ordered = _sorted_keys(config)
+    conditions = ordered["conditions"]
+    ordered["conditions"] = {name: conditions[name] for name in condition_order(conditions, rules)}
+    brain, rsa = ordered["brain_data"], ordered["rsa"]
+    rois = roi_order(brain["rois"], rsa["layer_map"])
+    brain["rois"] = {roi: brain["rois"][roi] for roi in rois}
+    rsa["layer_map"] = {roi: rsa["layer_map"][roi] for roi in rois if roi in rsa["layer_map"]}
+    return ordered
 
 
 def _check_semantics(config: Mapping[str, Any]) -> None:
@@ -250,7 +370,11 @@ def markdown_reference(schema: Mapping[str, Any]) -> str:
         "(a test checks that it is current). `config.yaml` is the paper's study, `demo.yaml`",
         "the embedded demo. Pass another file with `--configfile`; it replaces `config.yaml`",
         "rather than being merged into it. Keys left out take their defaults; unknown keys",
-        "are errors.",
+        "are errors. How settings are written does not matter: the order of keys and of",
+        "the items of a set (seeds, subjects, ...), a default written out or left out, `1e-3`",
+        "or `0.001`, `5` or `5.0`: each gives the same validated config, so none reruns a",
+        "job. Conditions are listed by rule (as under `rule`), then by name; ROIs by the",
+        "layer `rsa.layer_map` maps them to, then by name.",
         "",
         "| key | type | default | description |",
         "|---|---|---|---|",
