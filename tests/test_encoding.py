@@ -260,3 +260,27 @@ def test_one_model_interval_is_the_jackknife_t_interval():
     assert result.df[0] == pytest.approx(2 * g.sum() ** 2 / (30 / 29 * ((g - g.mean()) ** 2).sum()))
     half = stats.t.ppf(0.975, result.df[0]) * jack_se
     assert result.low[0] == pytest.approx(median_r(prediction, observed) - half)
+
+
+def test_fit_files_round_trip_the_held_out_predictions(tmp_path):
+    import h5py
+
+    from lrrsa.encoding.fit import fit_model
+    from lrrsa.encoding.tables import read_predictions
+
+    rng = np.random.default_rng(8)
+    x, table, targets, _ = _planted_study(rng, n_train=200, n_test=12, p=6)
+    with h5py.File(tmp_path / "acts.h5", "w") as h5:
+        h5.create_dataset("stimuli", data=table["stimulus"].to_numpy(dtype=object), dtype=h5py.string_dtype())
+        h5.create_dataset("conv1", data=x.astype(np.float32))
+    responses = {"sub-01": {roi: found for (roi, _), found in targets.items()}}
+    alphas = alpha_grid(3, 6, 4)  # heavy penalties: predictions vary far less than their mean
+    scores = fit_model(tmp_path / "acts.h5", table, responses, tmp_path / "fits.h5", condition="bp", seed=1,
+                       layers=["conv1"], transform={"method": "none", "n_components": 2, "seed": 0}, alphas=alphas,
+                       n_inner_folds=3)
+    for roi in ("V1", "IT"):
+        held, prediction = read_predictions(tmp_path / "fits.h5", "conv1", roi, "sub-01")
+        r = pearson_columns(prediction, targets[(roi, "sub-01")].responses[held])
+        row = scores.query("roi == @roi").iloc[0]
+        assert np.median(r) == pytest.approx(row["median_r"], abs=1e-6)
+        assert row["n_voxels"] == r.size and row["n_fitted"] == 200 and row["n_held_out"] == 12

@@ -37,12 +37,17 @@ TINY = {
     "seeds": [1, 2],
     "rsa": {"layer_map": {"V1": "conv1", "LOC": "conv3", "IT": "fc1"}},
     "stats": {"n_permutations": 999, "n_bootstrap": 100, "generalise_over": ["stimuli"]},
+    "encoding": {"enabled": True, "inner_folds": 3, "features": {"pool_size": 2}},
 }
 LAYERS = ["conv1", "conv2", "conv3", "fc1", "fc2"]
 FIGURES = ["architecture", "training_dynamics", "filters", "drift", "rsa_by_roi", "hierarchy", "seeds",
-           "layer_heatmap", "noise_normalised", "pairwise", "subjects", "partial"]
-# The figures drawn from the RSA scores and statistics tables.
+           "layer_heatmap", "noise_normalised", "pairwise", "subjects", "partial", "encoding_by_roi",
+           "rsa_vs_encoding"]
+# The figures drawn from the RSA and encoding scores and statistics tables.
 RESULT_FIGURES = {f"plot_{name}" for name in FIGURES[4:]}
+ENCODING_RULES = {"select_encoding_stimuli", "extract_encoding_activations", "prepare_encoding_responses", "fit_encoding",
+                  "collect_encoding_scores", "test_encoding", "summarise_encoding", "plot_encoding_by_roi",
+                  "plot_rsa_vs_encoding"}
 
 
 def snakemake(workdir: Path, *args: str, config: str = "tiny.yaml") -> subprocess.CompletedProcess:
@@ -182,6 +187,7 @@ def rdm_set_study(workdir: Path) -> dict:
     study["brain_data"] = {"type": "rdm_set", "source": "local", "rdm_file": "brain/rdms.npz",
                            "images_dir": "brain/images", "stimuli": "all",
                            "rois": {"V1": ["V1"], "V2": ["V2"], "LOC": ["LOC"], "IT": ["IT"]}}
+    study["encoding"] = {"enabled": False}  # an RDM set has no trials to fit encoding models on
     return study
 
 
@@ -213,7 +219,8 @@ def test_changing_bp_lr_reruns_only_bp_and_what_depends_on_it(tiny_run):
     assert sorted(w for r, w in jobs if r == "train_model") == ["condition=bp, seed=1", "condition=bp, seed=2"]
     assert all("condition=untrained" not in w for _, w in jobs)
     assert rules == {"train_model", "extract_activations", "compute_model_rdm", "score_model",
-                     "collect_scores", "summarise_scores", "all",
+                     "collect_scores", "summarise_scores", "all", "extract_encoding_activations", "fit_encoding",
+                     "collect_encoding_scores", "test_encoding", "summarise_encoding",
                      "run_roi_tests", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores",
                      "select_layers", "render_summary_table", "record_config", *RESULT_FIGURES,
                      "plot_training_dynamics", "plot_drift", "analyse_filters", "plot_filters"}
@@ -225,8 +232,9 @@ def test_changing_the_fdr_family_reruns_only_the_tables(tiny_run):
     write_config(tiny_run, edited, "fdr.yaml")
     rules = {rule for rule, _ in planned_jobs(snakemake(tiny_run, "-n", config="fdr.yaml"))}
     assert rules == {"summarise_scores", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores", "all",
-                     "render_summary_table", "record_config",
-                     "plot_rsa_by_roi", "plot_pairwise", "plot_subjects", "plot_partial"}
+                     "render_summary_table", "record_config", "summarise_encoding",
+                     "plot_rsa_by_roi", "plot_pairwise", "plot_subjects", "plot_partial", "plot_encoding_by_roi",
+                     "plot_rsa_vs_encoding"}
 
 
 def test_statistics_tables(tiny_run):
@@ -263,7 +271,45 @@ def test_a_single_target_builds_only_what_it_needs(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, "-n", "results/tiny/rsa/scores.tsv"))
     rules = {rule for rule, _ in jobs}
     assert "collect_scores" in rules and "train_model" in rules
-    assert rules.isdisjoint({"summarise_scores", "plot_rsa_by_roi", "compute_pixel_rdm", "all"})
+    assert rules.isdisjoint({"summarise_scores", "plot_rsa_by_roi", "compute_pixel_rdm", "all", *ENCODING_RULES})
+
+
+def test_an_rsa_only_run_plans_no_encoding_job(tmp_path):
+    config = copy.deepcopy(TINY)
+    config["encoding"]["enabled"] = False
+    write_config(tmp_path, config)
+    rules = {rule for rule, _ in planned_jobs(snakemake(tmp_path, "-n"))}
+    assert "score_model" in rules and rules.isdisjoint(ENCODING_RULES)
+
+
+def test_encoding_tables(tiny_run):
+    out = tiny_run / "results/tiny"
+    images = pd.read_csv(out / "data/encoding_stimuli.tsv", sep="\t")
+    assert (images["fold"] == -1).sum() == 16 * 2 and (images["fold"] == 0).sum() == 4  # train_test protocol
+    scores = pd.read_csv(out / "encoding/scores.tsv", sep="\t")
+    assert len(scores) == 2 * 2 * len(LAYERS) * 3 * 2
+    assert not scores.duplicated(["condition", "seed", "layer", "roi", "subject"]).any()
+    assert (scores["n_fitted"] == 32).all() and (scores["n_held_out"] == 4).all() and (scores["n_voxels"] > 0).all()
+    assert scores["median_r"].between(-1, 1).all() and (scores["ceiling"] > 0).all()
+    np.testing.assert_allclose(scores["normalised"], scores["median_r"] / scores["ceiling"], rtol=1e-4)
+    assert scores.loc[scores["layer"] == "conv1", "n_features"].eq(8 * 2 * 2).all()  # avgpool 2 x 2 of 8 channels
+    with h5py.File(out / "encoding/fits/bp/seed-1.h5") as h5:
+        assert sorted(h5["held_out"][()]) == images.index[images["fold"] == 0].tolist()
+        n_voxels = scores.query("condition == 'bp' and seed == 1 and layer == 'fc1' and roi == 'IT' "
+                                "and subject == 'sub-01'")["n_voxels"].item()
+        assert h5["fc1/IT/sub-01/prediction_centred"].shape == (4, n_voxels)
+    summary = pd.read_csv(out / "encoding/summary.tsv", sep="\t")
+    assert summary[["roi", "layer", "condition"]].values.tolist() == [
+        [roi, layer, c] for roi, layer in [("V1", "conv1"), ("LOC", "conv3"), ("IT", "fc1")] for c in ["untrained", "bp"]]
+    mapped = scores.merge(summary[["roi", "layer"]].drop_duplicates())
+    np.testing.assert_allclose(summary["median_r"], mapped.groupby(["roi", "layer", "condition"], sort=False)["median_r"]
+                               .mean().loc[list(zip(summary["roi"], summary["layer"], summary["condition"]))], atol=1e-5)
+    assert (summary["ci_low"] <= summary["median_r"]).all() and (summary["median_r"] <= summary["ci_high"]).all()
+    assert summary.loc[summary["condition"] == "bp", "p_vs_reference"].notna().all()
+    pairwise = pd.read_csv(out / "encoding/pairwise.tsv", sep="\t")
+    assert pairwise[["roi", "condition_a", "condition_b"]].values.tolist() == [
+        ["V1", "bp", "untrained"], ["LOC", "bp", "untrained"], ["IT", "bp", "untrained"]]
+    assert not list((out / "encoding").glob("**/*.tmp"))
 
 
 def test_report_has_every_figure_table_and_the_run_record(tiny_run):
@@ -273,7 +319,10 @@ def test_report_has_every_figure_table_and_the_run_record(tiny_run):
     for name in [*(f"{figure}.png" for figure in FIGURES), "summary.md", "pairwise.tsv", "noise_ceiling.tsv",
                  "architecture.tsv", "filters.tsv", "config.yaml", "software.tsv"]:
         assert name in html, name
-    for category in ["1. Study", "2. Training", "3. RSA", "4. Statistics"]:
+    for caption in ["Encoding summary:", "Encoding pairwise comparisons", "Encoding scores of every model",
+                    "RSA beside encoding"]:
+        assert caption in html, caption
+    for category in ["1. Study", "2. Training", "3. RSA", "4. Statistics", "5. Encoding models"]:
         assert category in html, category
     assert "Main result: model-brain RSA per ROI" in html and "Condition comparisons" in html
 

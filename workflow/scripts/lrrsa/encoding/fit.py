@@ -11,8 +11,8 @@ median over the median voxel ceiling (the fraction of the ceiling reached).
 
 Output: a scores table (:data:`SCORE_COLUMNS`) and ``encoding/fits/<condition>/seed-<seed>.h5``:
 ``held_out`` (the held-out rows of the stimulus table, in prediction order) and, per
-``<layer>/<roi>/<subject>``, ``prediction`` (n_held_out, v) float32, ``r`` (v,) and
-``alpha`` (n_folds, v).
+``<layer>/<roi>/<subject>``, the predictions as ``prediction_centred`` (n_held_out, v)
+float32 plus ``prediction_mean`` (v,) float64, ``r`` (v,) and ``alpha`` (n_folds, v).
 """
 
 from __future__ import annotations
@@ -115,7 +115,11 @@ def fit_model(activations: Path | str, table: pd.DataFrame, responses: Mapping[s
                 prediction, alpha = fits.get((roi, subject), (np.zeros((held.size, 0)), np.zeros((1, 0))))
                 r = pearson_columns(prediction, found.responses[held]) if prediction.shape[1] else np.zeros(0)
                 group = h5.create_group(f"{layer}/{roi}/{subject}")
-                group.create_dataset("prediction", data=prediction.astype(np.float32))
+                # float32 of the centred predictions: a heavily penalised voxel's predictions vary
+                # far less than their mean, and float32 of the raw values would lose that variation
+                mean = prediction.mean(axis=0)
+                group.create_dataset("prediction_centred", data=(prediction - mean).astype(np.float32))
+                group.create_dataset("prediction_mean", data=mean)
                 group.create_dataset("r", data=r)
                 group.create_dataset("alpha", data=alpha)
                 rows.append({"condition": condition, "seed": seed, "layer": layer, "roi": roi, "subject": subject,

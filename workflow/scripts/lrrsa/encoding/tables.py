@@ -22,9 +22,11 @@ from lrrsa.tsv import read_table, write_table
 
 
 def read_predictions(path: Path | str, layer: str, roi: str, subject: str) -> tuple[np.ndarray, np.ndarray]:
-    """(held-out rows, prediction (n_held_out, v)) of one fit file."""
+    """(held-out rows, prediction (n_held_out, v) float64) of one fit file
+    (:mod:`lrrsa.encoding.fit`)."""
     with h5py.File(path, "r") as h5:
-        return h5["held_out"][()], h5[f"{layer}/{roi}/{subject}/prediction"][()].astype(np.float64)
+        group = h5[f"{layer}/{roi}/{subject}"]
+        return h5["held_out"][()], group["prediction_centred"][()].astype(np.float64) + group["prediction_mean"][()]
 
 
 def write_encoding_tests(fit_paths: Mapping[tuple[str, int], Path], response_paths: Mapping[str, Path],
