@@ -109,7 +109,7 @@ def plot_rsa_vs_encoding(rsa_summary: pd.DataFrame, encoding_summary: pd.DataFra
                          layer_map: Mapping[str, str], conditions: Sequence[str], *, method: str = "spearman",
                          rsa_interval: str = "95% interval", encoding_interval: str = "95% interval") -> plt.Figure:
     """One panel per ROI: each condition at (RSA score, encoding median r) of the ROI's
-    mapped layer, with both intervals as error bars; the title gives Kendall's tau of the
+    mapped layer, with both intervals as error bars; in the corner, Kendall's tau of the
     two rankings of the conditions and its exact p."""
     require_columns(rsa_summary, RSA_SUMMARY_COLUMNS, "RSA summary")
     require_columns(encoding_summary, SUMMARY_COLUMNS, "encoding summary")
@@ -125,8 +125,10 @@ def plot_rsa_vs_encoding(rsa_summary: pd.DataFrame, encoding_summary: pd.DataFra
                         yerr=[[b["median_r"] - b["ci_low"]], [b["ci_high"] - b["median_r"]]], fmt="o", markersize=3.5,
                         color=palette[condition], elinewidth=0.6, capsize=1.5, gid=f"condition:{condition}")
         tau, p = rank_agreement(rsa.loc[roi].loc[conditions, "rho_mean"], enc.loc[roi].loc[conditions, "median_r"])
-        ax.set_title(f"{roi} ({layer_map[roi]})\nKendall τ = {tau:.2f}, p = {p:.2g}" if np.isfinite(tau)
-                     else f"{roi} ({layer_map[roi]})", fontsize=7)
+        ax.set_title(f"{roi} ({layer_map[roi]})", fontsize=7)
+        if np.isfinite(tau):
+            ax.text(0.03, 0.97, f"τ = {tau:.2f}\np = {p:.2g}", transform=ax.transAxes, ha="left", va="top",
+                    fontsize=6, gid="kendall-tau")
         ax.spines[["top", "right"]].set_visible(False)
         ax.set_xlabel(f"RSA ({method_label(method)})")
     axes[0][0].set_ylabel("encoding: median voxel r")
@@ -134,5 +136,7 @@ def plot_rsa_vs_encoding(rsa_summary: pd.DataFrame, encoding_summary: pd.DataFra
                for c in conditions]
     handles.append(Line2D([], [], color="0.3", linewidth=0.6, label=f"RSA: {rsa_interval}\n"
                                                                    f"encoding: {encoding_interval}"))
+    handles.append(Line2D([], [], linestyle="none", label="τ: Kendall's tau-b of the\nconditions' two rankings,\n"
+                                                         "p: its exact test"))
     fig.legend(handles=handles, loc="outside right upper", frameon=False, handlelength=1.2)
     return fig
