@@ -58,7 +58,7 @@ def reversed_sets(config: dict) -> dict:
     config["seeds"] = config["seeds"][::-1]
     brain = config["brain_data"]
     for key in ("subjects",):
-        if key in brain:
+        if isinstance(brain.get(key), list):  # not subjects: all
             brain[key] = brain[key][::-1]
     brain["rois"] = {roi: items[::-1] for roi, items in brain.get("rois", {}).items()}
     for section, key in (("activations", "layers"), ("stats", "generalise_over")):

@@ -9,7 +9,7 @@ import yaml
 
 from config_spellings import load_like_snakemake, reversed_keys, spellings
 from conftest import REPO
-from lrrsa.config import ConfigError, check_local_paths, load_schema, schema_keys, validate_config
+from lrrsa.config import BRAIN_DATA_TYPES, ConfigError, check_local_paths, load_schema, schema_keys, validate_config
 from lrrsa.learning_rules import RULES
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -226,3 +226,73 @@ def test_paths_are_written_one_way():
     cfg["brain_data"].update(source="local", betas_dir="./resources//betas_csv/", images_dir="resources/images/")
     validated = validate_config(cfg, SCHEMA)["brain_data"]
     assert (validated["betas_dir"], validated["images_dir"]) == ("resources/betas_csv", "resources/images")
+
+
+# ---- brain_data: subjects, keys of the other dataset type, relative paths ----
+THINGS_FMRI_SUBJECTS = ["sub-01", "sub-02", "sub-03"]  # the subjects THINGS-fMRI has
+
+
+@pytest.mark.parametrize("subjects", ["left out", "all", THINGS_FMRI_SUBJECTS, THINGS_FMRI_SUBJECTS[::-1]])
+def test_things_fmri_subjects_default_to_and_all_means_its_three(subjects):
+    cfg = load("demo.yaml")
+    if subjects == "left out":
+        del cfg["brain_data"]["subjects"]
+    else:
+        cfg["brain_data"]["subjects"] = subjects
+    validated = validate_config(cfg, SCHEMA)
+    assert validated["brain_data"]["subjects"] == THINGS_FMRI_SUBJECTS
+    assert repr(validated) == repr(validate_config(load("demo.yaml"), SCHEMA))  # one setting, so nothing reruns
+
+
+@pytest.mark.parametrize("subjects", ["everyone", "sub-01", []])
+def test_subjects_are_all_or_a_list(subjects):
+    cfg = load("demo.yaml")
+    cfg["brain_data"]["subjects"] = subjects
+    with pytest.raises(ConfigError, match="config key brain_data.subjects"):
+        validate_config(cfg, SCHEMA)
+
+
+def test_things_fmri_refuses_an_rdm_file():
+    cfg = load("demo.yaml")
+    cfg["brain_data"]["rdm_file"] = "rdms.npz"
+    with pytest.raises(ConfigError, match=r"config key brain_data\.rdm_file: brain_data\.type things_fmri does not use "
+                                          r"it \(used only by brain_data\.type rdm_set\); leave it out"):
+        validate_config(cfg, SCHEMA)
+    cfg["brain_data"]["rdm_file"] = None  # as config.yaml writes it: the default, so nothing is set
+    validate_config(cfg, SCHEMA)
+
+
+def test_a_local_zip_still_needs_source_download():
+    cfg = load("config.yaml")
+    cfg["brain_data"].update(source="local", betas_dir="b", images_dir="i", betas_zip="b.zip")
+    with pytest.raises(ConfigError, match="config key brain_data.betas_zip: only used when brain_data.source is download"):
+        validate_config(cfg, SCHEMA)
+
+
+def test_every_brain_data_key_belongs_to_a_dataset_type_and_says_so():
+    """The table of keys per type covers the schema, and a key of one type only says which."""
+    brain = SCHEMA["properties"]["brain_data"]
+    assert list(BRAIN_DATA_TYPES) == brain["properties"]["type"]["enum"]
+    assert set().union(*(t.keys for t in BRAIN_DATA_TYPES.values())) == set(brain["properties"])
+    for key, sub in brain["properties"].items():
+        users = [name for name, t in BRAIN_DATA_TYPES.items() if key in t.keys]
+        if len(users) == 1:
+            assert f"type {users[0]}" in " ".join(sub["description"].split()), key
+
+
+def test_a_missing_relative_path_names_the_absolute_path_and_the_working_directory(tmp_path, monkeypatch):
+    """Relative paths resolve against Snakemake's working directory, where check_local_paths runs."""
+    cfg = load("config.yaml")
+    cfg["brain_data"].update(source="local", betas_dir="data/betas_csv", images_dir=str(tmp_path / "images"))
+    validated = validate_config(cfg, SCHEMA)
+    (tmp_path / "workdir").mkdir()
+    monkeypatch.chdir(tmp_path / "workdir")
+    with pytest.raises(ConfigError) as info:
+        check_local_paths(validated)
+    lines = str(info.value).splitlines()
+    workdir = (tmp_path / "workdir").resolve()
+    assert lines[1] == (f"  config key brain_data.betas_dir: 'data/betas_csv' does not exist (looked for "
+                        f"{workdir / 'data/betas_csv'}: a relative path is resolved against Snakemake's working "
+                        f"directory {workdir} (--directory, by default the directory snakemake runs in))")
+    assert lines[2] == (f"  config key brain_data.images_dir: {str(tmp_path / 'images')!r} does not exist (looked for "
+                        f"{(tmp_path / 'images').resolve()})")

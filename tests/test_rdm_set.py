@@ -10,6 +10,7 @@ on it.
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -231,7 +232,8 @@ def test_rdm_set_of_the_demo_runs_end_to_end(tmp_path):
     np.savez(tmp_path / "brain_rdms.npz", **arrays)
 
     config = copy.deepcopy(TINY)
-    config["brain_data"].update(rdm_file="brain_rdms.npz", images_dir=str(demo / "images"))
+    config["brain_data"].update(rdm_file="brain_rdms.npz", images_dir=str(demo / "images"))  # relative to --directory
+    del config["brain_data"]["subjects"]  # all: the file's two, read from it when Snakemake builds the DAG
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
@@ -272,10 +274,154 @@ def test_config_rules_for_rdm_set(tmp_path):
         ({"rdm_file": None}, r"config key brain_data.rdm_file: required when brain_data.type is rdm_set"),
         ({"stimuli": "first_exemplar"}, r"config key brain_data.stimuli: 'first_exemplar' needs trial metadata"),
         ({"rois": {"V1": ["EVC", "V2"], "IT": ["IT"]}}, r"config key brain_data.rois.V1: an rdm_set ROI names exactly one"),
-        ({"betas_zip": "b.zip"}, r"config key brain_data.betas_zip: only used when brain_data.source is download"),
+        ({"betas_zip": "b.zip"}, r"config key brain_data.betas_zip: brain_data.type rdm_set does not use it"),
     ]
     for change, message in cases:
         bad = copy.deepcopy(base)
         bad["brain_data"].update(change)
         with pytest.raises(ConfigError, match=message):
             validate_config(bad, schema)
+
+
+# ------------------------------------------------------- config: keys and subjects
+
+SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
+
+#: Every brain_data key a THINGS-fMRI run reads and an RDM set has no use for, with a value
+#: other than its default (docs/DATA.md: an rdm_set is local RDMs plus images; no betas,
+#: no archives, no downloads, no voxel preprocessing).
+THINGS_ONLY = {
+    "betas_dir": "betas_csv", "betas_zip": "betas_csv.zip", "images_zip": "images_THINGS.zip",
+    "zscore": False, "min_nc_testset": 20,
+    "download.betas_url": "https://mirror.example/betas_csv.zip", "download.betas_size": 5,
+    "download.betas_md5": "0" * 32, "download.images_url": "https://mirror.example/images.zip",
+    "download.images_size": 5, "download.images_md5": "f" * 32, "download.images_password": "secret",
+    "download.retries": 1, "download.timeout": 5,
+}
+
+
+def rdm_set_config(**brain):
+    config = copy.deepcopy(TINY)
+    config["brain_data"].update({"rdm_file": "r.npz", "images_dir": "imgs", **brain})
+    return config
+
+
+def set_key(config, dotted, value):
+    node = config["brain_data"]
+    *parents, key = dotted.split(".")
+    for parent in parents:
+        node = node.setdefault(parent, {})
+    node[key] = value
+    return config
+
+
+@pytest.mark.parametrize("key", list(THINGS_ONLY))
+def test_rdm_set_refuses_each_key_it_does_not_use(key):
+    from lrrsa.config import ConfigError, load_schema, validate_config
+
+    config = set_key(rdm_set_config(), key, THINGS_ONLY[key])
+    with pytest.raises(ConfigError, match=rf"config key brain_data\.{re.escape(key)}: brain_data\.type rdm_set does not "
+                                          rf"use it \(used only by brain_data\.type things_fmri\); leave it out"):
+        validate_config(config, load_schema(SCHEMA_PATH))
+
+
+def test_rdm_set_names_every_key_it_does_not_use_at_once():
+    from lrrsa.config import ConfigError, load_schema, validate_config
+
+    config = rdm_set_config()
+    for key, value in THINGS_ONLY.items():
+        set_key(config, key, value)
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, load_schema(SCHEMA_PATH))
+    lines = [line for line in str(info.value).splitlines() if "does not use" in line]
+    assert len(lines) == 1, str(info.value)
+    named = lines[0].split(": brain_data.type")[0].removeprefix("  config key ").split(", ")
+    assert sorted(named) == sorted(f"brain_data.{key}" for key in THINGS_ONLY)
+    assert "used only by brain_data.type things_fmri); leave them out" in lines[0]
+    assert "only used when brain_data.source is download" not in str(info.value)  # each key named once
+
+
+def test_rdm_set_accepts_things_keys_written_at_their_default():
+    """A default written out is the same setting as one left out (so a recorded config reruns as it is)."""
+    from lrrsa.config import load_schema, validate_config
+
+    schema = load_schema(SCHEMA_PATH)
+    plain = validate_config(rdm_set_config(), schema)
+    written = rdm_set_config(betas_dir=None, betas_zip=None, images_zip=None, zscore=True, min_nc_testset=None,
+                             download={"timeout": 60, "retries": 5, "images_password": "things4all"})
+    written["encoding"] = {"enabled": False}
+    assert repr(validate_config(written, schema)) == repr(plain)
+    assert repr(validate_config(copy.deepcopy(plain), schema)) == repr(plain)  # every default written out
+
+
+def test_the_paper_config_switched_to_an_rdm_set_names_what_is_left_of_things_fmri():
+    """config.yaml writes every brain_data key; all sit at their defaults but the betas size."""
+    from lrrsa.config import ConfigError, load_schema, validate_config
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["brain_data"].update(type="rdm_set", source="local", rdm_file="r.npz", images_dir="imgs", stimuli="all",
+                                rois={"V1": ["V1"], "V2": ["V2"], "LOC": ["LOC"], "IT": ["IT"]})
+    config["encoding"]["enabled"] = False
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, load_schema(SCHEMA_PATH))
+    assert str(info.value).splitlines()[1:] == [
+        "  config key brain_data.download.betas_size: brain_data.type rdm_set does not use it (used only by "
+        "brain_data.type things_fmri); leave it out"]
+
+
+FIFTEEN = [f"sub-{i:02d}" for i in range(1, 16)]
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+@pytest.mark.parametrize("labelled", [True, False])
+def test_subjects_all_is_every_subject_of_the_file(tmp_path, monkeypatch, suffix, labelled):
+    """Left out, subjects is all: the file's 15 subjects, by label or by position, read when
+    the config is loaded, relative to the working directory; only the labels are read."""
+    from lrrsa.config import load_schema, resolve_subjects, validate_config
+
+    order = np.random.default_rng(0).permutation(15)  # labels in the file need not be sorted
+    arrays = {"stimuli": np.array(IDS), "EVC": random_rdms(15, 5, 1), "ITC": random_rdms(15, 5, 2)}
+    if labelled:
+        arrays["subjects"] = np.array(FIFTEEN)[order]
+    (tmp_path / "data").mkdir()
+    write_set(tmp_path / "data" / f"r{suffix}", arrays)
+    config = rdm_set_config(rdm_file=f"data/r{suffix}")
+    del config["brain_data"]["subjects"]
+    validated = validate_config(config, load_schema(SCHEMA_PATH))
+    assert validated["brain_data"]["subjects"] == "all"
+    read = []
+    for cls in (rs._NpzArray, rs._H5Array):
+        original = cls.read
+        monkeypatch.setattr(cls, "read", lambda self, index=None, _o=original: read.append(self.name) or _o(self, index))
+    resolved = resolve_subjects(validated, root=tmp_path)
+    assert resolved["brain_data"]["subjects"] == FIFTEEN
+    assert read == (["subjects"] if labelled else [])
+    assert validated["brain_data"]["subjects"] == "all", "the input must not be modified"
+    resolved_again = resolve_subjects(validate_config(copy.deepcopy(resolved), load_schema(SCHEMA_PATH)), root=tmp_path)
+    assert repr(resolved_again) == repr(resolved)
+    chosen = copy.deepcopy(validated)
+    chosen["brain_data"]["subjects"] = ["sub-03", "sub-15"]
+    assert resolve_subjects(chosen, root=tmp_path)["brain_data"]["subjects"] == ["sub-03", "sub-15"]
+
+
+def test_a_subject_the_file_lacks_names_file_subject_and_those_available(tmp_path):
+    from lrrsa.config import ConfigError, load_schema, resolve_subjects, validate_config
+
+    write_set(tmp_path / "r.h5", {"stimuli": np.array(IDS), "EVC": random_rdms(15, 5, 1), "ITC": random_rdms(15, 5, 2)})
+    config = rdm_set_config(rdm_file="r.h5", subjects=["sub-02", "sub-16", "sub-20"])
+    validated = validate_config(config, load_schema(SCHEMA_PATH))
+    with pytest.raises(ConfigError) as info:
+        resolve_subjects(validated, root=tmp_path)
+    assert str(info.value).splitlines()[1] == (
+        f"  config key brain_data.subjects: sub-16, sub-20 not in brain_data.rdm_file {(tmp_path / 'r.h5').resolve()}, "
+        f"which holds {', '.join(FIFTEEN)}; name some of those, or all")
+
+
+def test_a_file_that_cannot_say_its_subjects_is_named_when_the_config_is_loaded(tmp_path):
+    from lrrsa.config import ConfigError, load_schema, resolve_subjects, validate_config
+
+    write_set(tmp_path / "r.npz", {"stimuli": np.array(IDS), "EVC": random_rdms(3, 5, 1), "ITC": random_rdms(2, 5, 2)})
+    validated = validate_config(rdm_set_config(rdm_file="r.npz"), load_schema(SCHEMA_PATH))
+    with pytest.raises(ConfigError, match=r"config key brain_data.rdm_file: .*r\.npz: the RDM arrays hold different "
+                                          r"numbers of subjects"):
+        resolve_subjects(validated, root=tmp_path)

@@ -180,7 +180,8 @@ def job_params(workdir: Path, config_text: str, name: str) -> dict[str, dict]:
 def rdm_set_study(workdir: Path) -> dict:
     """The paper's study on a local RDM set and a local image folder (the rules it alone has)."""
     (workdir / "brain/images").mkdir(parents=True)
-    (workdir / "brain/rdms.npz").touch()
+    rdms = (1 - np.eye(3))[None].repeat(3, axis=0)  # the DAG reads its subjects (3): subjects all
+    np.savez(workdir / "brain/rdms.npz", stimuli=np.array(["a.jpg", "b.jpg", "c.jpg"]), V1=rdms, V2=rdms, LOC=rdms, IT=rdms)
     (workdir / "train").mkdir()
     study = yaml.safe_load((REPO / "config/config.yaml").read_text())
     study["training_data"] = {"source": "image_folder", "path": "train"}

@@ -4,12 +4,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from lrrsa.config import ConfigError, check_local_paths, load_schema, validate_config
+from lrrsa.config import ConfigError, check_local_paths, load_schema, resolve_subjects, validate_config
 from lrrsa.significance import encoding_interval_label, interval_label
 
 try:
     _validated = validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
     check_local_paths(_validated)
+    _validated = resolve_subjects(_validated)  # an rdm_set's subjects, from its file
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 config.clear()

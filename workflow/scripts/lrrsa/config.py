@@ -10,8 +10,14 @@ order. The validated config is therefore canonical: keys sorted (conditions and 
 their display order instead), numbers typed as the schema types them (``5`` is ``5.0``
 where it says number, ``8000.0`` is ``8000`` where it says integer, and YAML's string
 ``1e-3`` is ``0.001``), defaults written out and typed the same way, sets (arrays with
-``uniqueItems``) sorted, tuples lists, mappings plain dicts and paths without ``./`` or a
-trailing slash. Every rule's params are taken from it.
+``uniqueItems``) sorted, tuples lists, mappings plain dicts, paths without ``./`` or a
+trailing slash and ``brain_data.subjects: all`` the list it stands for (THINGS-fMRI's
+three subjects; an rdm_set's come from its file, :func:`resolve_subjects`). Every rule's
+params are taken from it.
+
+Relative paths are resolved against Snakemake's working directory (``--directory``, by
+default the directory snakemake runs in), where :func:`check_local_paths` and
+:func:`resolve_subjects` run.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,6 +40,33 @@ MIN_SEEDS_TO_GENERALISE = 5
 
 class ConfigError(ValueError):
     """The configuration does not match the schema or names a missing file."""
+
+
+@dataclass(frozen=True)
+class DatasetType:
+    """What the config says about one ``brain_data.type``."""
+
+    #: The brain_data keys this type reads. Every other key must be left out or at its
+    #: schema default; one set otherwise is an error naming it and the types that use it.
+    keys: frozenset[str]
+    #: What ``subjects: all`` means when the type knows its subjects without looking at
+    #: the data; None where the data lists them (read by :func:`resolve_subjects`).
+    all_subjects: tuple[str, ...] | None
+
+
+#: The brain_data keys every dataset type uses.
+_SHARED_BRAIN_KEYS = ("type", "source", "images_dir", "subjects", "stimuli", "stimulus_list", "rois", "image_size")
+
+#: brain_data.type -> what it uses: the one table a new dataset type adds an entry to
+#: (and a new brain_data key is added to the entries of the types that read it).
+BRAIN_DATA_TYPES: dict[str, DatasetType] = {
+    "things_fmri": DatasetType(
+        keys=frozenset({*_SHARED_BRAIN_KEYS, "betas_dir", "betas_zip", "images_zip", "download", "zscore",
+                        "min_nc_testset"}),
+        all_subjects=("sub-01", "sub-02", "sub-03"),  # the three subjects THINGS-fMRI has
+    ),
+    "rdm_set": DatasetType(keys=frozenset({*_SHARED_BRAIN_KEYS, "rdm_file"}), all_subjects=None),  # rdm_file lists them
+}
 
 
 #: A number as YAML 1.2 and JSON write it; PyYAML (YAML 1.1) reads ``1e-3`` as a string.
@@ -141,8 +175,47 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dic
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
-    _check_semantics(filled)
+    brain = filled["brain_data"]
+    known = BRAIN_DATA_TYPES[brain["type"]].all_subjects
+    if brain["subjects"] == "all" and known is not None:
+        brain["subjects"] = list(known)  # all and the list it means are one setting
+    _check_semantics(filled, schema)
     return _in_canonical_order(filled, rule_order(schema))
+
+
+def _filled_default(schema: Mapping[str, Any]) -> Any:
+    """The value a key that is left out gets: the schema's default, in canonical form and,
+    for a section, with its own keys' defaults filled in."""
+    value = _normalised(copy.deepcopy(schema["default"]), schema)
+    for _ in _canonicalising_validator()(schema).iter_errors(value):
+        pass
+    return value
+
+
+def _differing(path: str, value: Any, default: Any) -> list[str]:
+    """The dotted keys under ``path`` whose value is not the default (leaves of sections)."""
+    if isinstance(value, dict) and isinstance(default, dict):
+        return [key for name in sorted(set(value) | set(default))
+                for key in _differing(f"{path}.{name}", value.get(name), default.get(name))]
+    return [] if value == default else [path]
+
+
+def unused_brain_keys(brain: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """The dotted brain_data keys (``brain_data.download.betas_size``) that ``brain`` sets to
+    other than their default although its type does not use them (BRAIN_DATA_TYPES).
+
+    A key at its default counts as not set, whether written out or left out: the two are
+    one setting everywhere in this config (a validated config, which writes every default
+    out, validates again), and config.yaml documents ``rdm_file: null`` by writing it.
+    ``schema``: the brain_data section of the config schema."""
+    used = BRAIN_DATA_TYPES[brain["type"]].keys
+    unused = []
+    for name, sub in schema["properties"].items():
+        if name in used or name not in brain:
+            continue
+        default = _filled_default(sub) if "default" in sub else object()
+        unused += _differing(f"brain_data.{name}", brain[name], default)
+    return unused
 
 
 def rule_order(schema: Mapping[str, Any]) -> list[str]:
@@ -190,7 +263,7 @@ def _in_canonical_order(config: Mapping[str, Any], rules: list[str]) -> dict[str
     return ordered
 
 
-def _check_semantics(config: Mapping[str, Any]) -> None:
+def _check_semantics(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
     """Rules a JSON schema cannot express: cross-references between keys."""
     problems = []
     depth = len(config["model"]["widths"])
@@ -208,7 +281,7 @@ def _check_semantics(config: Mapping[str, Any]) -> None:
             problems.append(
                 f"config key rsa.layer_map.{roi}: layer {layer!r} is not in activations.layers"
             )
-    problems += _brain_data_problems(config["brain_data"])
+    problems += _brain_data_problems(config["brain_data"], schema["properties"]["brain_data"])
     filter_seed = config["figures"]["filter_seed"]
     if filter_seed is not None and filter_seed not in config["seeds"]:
         problems.append(f"config key figures.filter_seed: {filter_seed} is not one of seeds {config['seeds']}")
@@ -252,9 +325,26 @@ def _encoding_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _brain_data_problems(brain: Mapping[str, Any]) -> list[str]:
-    """Cross-key rules of brain_data (type, source and the keys each needs)."""
+def _unused_keys_problem(brain: Mapping[str, Any], unused: list[str]) -> str:
+    """One message naming every key set that brain_data.type does not use, and who uses them."""
+    users: dict[tuple[str, ...], list[str]] = {}
+    for key in unused:
+        name = key.split(".")[1]
+        users.setdefault(tuple(t for t, d in BRAIN_DATA_TYPES.items() if name in d.keys), []).append(key)
+    them = "it" if len(unused) == 1 else "them"
+    used_by = "; ".join(f"{', '.join(keys) + ': ' if len(users) > 1 else ''}used only by brain_data.type "
+                        f"{' and '.join(types)}" for types, keys in users.items())
+    return (f"config key {', '.join(unused)}: brain_data.type {brain['type']} does not use {them} ({used_by}); "
+            f"leave {them} out")
+
+
+def _brain_data_problems(brain: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """Cross-key rules of brain_data (type, source and the keys each needs). ``schema``: the
+    brain_data section of the config schema (for the defaults of the keys a type does not use)."""
     problems = []
+    unused = unused_brain_keys(brain, schema)
+    if unused:
+        problems.append(_unused_keys_problem(brain, unused))
     if brain["stimuli"] == "list" and not brain["stimulus_list"]:
         problems.append("config key brain_data.stimulus_list: required when brain_data.stimuli is list")
     if brain["type"] == "rdm_set":
@@ -275,15 +365,13 @@ def _brain_data_problems(brain: Mapping[str, Any]) -> list[str]:
             elif items[0].lower().endswith((".nii", ".nii.gz")):
                 problems.append(f"config key brain_data.rois.{roi}: NIfTI masks need type things_fmri")
     else:
-        if brain["rdm_file"]:
-            problems.append("config key brain_data.rdm_file: only used when brain_data.type is rdm_set")
         if brain["source"] == "local":
             for key in ("betas_dir", "images_dir"):
                 if not brain[key]:
                     problems.append(f"config key brain_data.{key}: required when brain_data.source is local")
     if brain["source"] != "download":
         for key in ("betas_zip", "images_zip"):
-            if brain[key]:
+            if brain[key] and f"brain_data.{key}" not in unused:  # named once, by the type
                 problems.append(f"config key brain_data.{key}: only used when brain_data.source is download")
     return problems
 
@@ -330,13 +418,26 @@ def brain_local_files(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     return files
 
 
+def _where(path: str, root: Path) -> str:
+    """Where a config path was looked for: its absolute form and, for a relative one, the
+    directory it was resolved against."""
+    looked = f"looked for {(root / path).resolve()}"
+    if Path(path).is_absolute():
+        return looked
+    return (f"{looked}: a relative path is resolved against Snakemake's working directory {root.resolve()} "
+            "(--directory, by default the directory snakemake runs in)")
+
+
 def check_local_paths(config: Mapping[str, Any], root: Path = Path(".")) -> None:
     """Raise ConfigError naming every config key whose local file or folder is missing.
 
-    A subject's file inside a missing ``betas_dir`` is not listed again: the folder is.
+    Relative paths are resolved against ``root``: Snakemake's working directory (its
+    ``--directory``, by default the directory it runs in), where the workflow calls this.
+    Each message gives the absolute path looked for. A subject's file inside a missing
+    ``betas_dir`` is not listed again: the folder is.
     """
     def problem(key: str, path: str) -> str:
-        return f"config key {key}: {path!r} does not exist (looked in {(root / path).resolve()})"
+        return f"config key {key}: {path!r} does not exist ({_where(path, root)})"
 
     paths = local_paths(config)
     missing = [problem(key, path) for key, path in paths.items() if not (root / path).exists()]
@@ -348,6 +449,41 @@ def check_local_paths(config: Mapping[str, Any], root: Path = Path(".")) -> None
             missing.append(problem(key, path))
     if missing:
         raise ConfigError("missing input:\n  " + "\n  ".join(missing))
+
+
+def resolve_subjects(config: Mapping[str, Any], root: Path = Path(".")) -> dict[str, Any]:
+    """The validated ``config`` with ``brain_data.subjects`` the list of subjects the run uses,
+    where the dataset lists its own (type rdm_set: ``rdm_file``, a relative path resolved
+    against ``root``, Snakemake's working directory). ``all`` becomes every subject of the
+    file, in natural order (sub-2 < sub-10); a list is checked against the file. Only the
+    file's ``subjects`` array, or the header of its ROI arrays, is read
+    (:func:`lrrsa.data.rdm_set.read_subjects`). Other types are returned as they are
+    (validate_config has already turned their ``all`` into a list). Call it after
+    :func:`check_local_paths`. Raises ConfigError naming the key, the file and, for a
+    subject the file lacks, the subjects it has.
+    """
+    brain = config["brain_data"]
+    if BRAIN_DATA_TYPES[brain["type"]].all_subjects is not None:
+        return dict(config)
+    from lrrsa.data.rdm_set import RdmSetError, read_subjects
+
+    path = (root / brain["rdm_file"]).resolve()
+    try:
+        available = sorted(read_subjects(path), key=_natural_key)
+    except RdmSetError as error:
+        raise ConfigError(f"invalid configuration:\n  config key brain_data.rdm_file: {error}") from None
+    if brain["subjects"] == "all":
+        subjects = available
+    else:
+        absent = [s for s in brain["subjects"] if s not in available]
+        if absent:
+            raise ConfigError(
+                f"invalid configuration:\n  config key brain_data.subjects: {', '.join(absent)} not in "
+                f"brain_data.rdm_file {path}, which holds {', '.join(available)}; name some of those, or all")
+        subjects = list(brain["subjects"])
+    resolved = copy.deepcopy(dict(config))
+    resolved["brain_data"]["subjects"] = subjects
+    return resolved
 
 
 def schema_keys(schema: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Mapping]]:
@@ -375,6 +511,11 @@ def markdown_reference(schema: Mapping[str, Any]) -> str:
         "or `0.001`, `5` or `5.0`: each gives the same validated config, so none reruns a",
         "job. Conditions are listed by rule (as under `rule`), then by name; ROIs by the",
         "layer `rsa.layer_map` maps them to, then by name.",
+        "",
+        "A relative path (`training_data.path`, the files and folders of `brain_data`, NIfTI",
+        "masks in `brain_data.rois`) is resolved against Snakemake's working directory",
+        "(`--directory`, by default the directory snakemake runs in), not against the config",
+        "file's folder; a missing one is reported with the absolute path looked for.",
         "",
         "| key | type | default | description |",
         "|---|---|---|---|",

@@ -53,6 +53,7 @@ __all__ = [
     "prepare_rdm_set",
     "read_rdm_set",
     "read_subject_rdm",
+    "read_subjects",
     "validate_rdm",
     "write_rdm_from_set",
 ]
@@ -215,22 +216,44 @@ def read_rdm_set(path: Path | str) -> RdmSet:
                     f"{path}: RDM array {name!r} has shape {shape}; expected (subjects, {n}, {n}) for {n} stimuli "
                     f"(RDMs must be square, one row and column per stimulus)"
                 )
-        counts = {name: (shape[0] if len(shape) == 3 else 1) for name, shape in shapes.items()}
-        if "subjects" in arrays:
-            subjects = _text(arrays["subjects"], "'subjects'", path)
-            bad = [s for s in subjects if not _SUBJECT.match(s)]
-            if bad:
-                raise RdmSetError(f"{path}: subject labels must look like sub-01; got {_preview(bad)}")
-            if len(set(subjects)) != len(subjects):
-                raise RdmSetError(f"{path}: duplicate subject labels {_preview(subjects)}")
-            wrong = {name: c for name, c in counts.items() if c != len(subjects)}
-            if wrong:
-                raise RdmSetError(f"{path}: {len(subjects)} subject labels, but RDM array(s) hold {_preview([f'{k}: {v}' for k, v in wrong.items()])} subjects")
-        else:
-            if len(set(counts.values())) > 1:
-                raise RdmSetError(f"{path}: the RDM arrays hold different numbers of subjects: {counts}")
-            subjects = [f"sub-{s + 1:02d}" for s in range(next(iter(counts.values())))]
+        subjects = _subject_labels(arrays, shapes, path)
     return RdmSet(path=path, stimuli=tuple(stimuli), concepts=tuple(concepts), subjects=tuple(subjects), shapes=shapes)
+
+
+def _subject_labels(arrays: Mapping, shapes: Mapping[str, tuple[int, ...]], path: Path) -> list[str]:
+    """The labels of the subjects (first axis) of the RDM arrays with these ``shapes``:
+    the ``subjects`` array, checked against the arrays, else ``sub-01``, ... by position."""
+    counts = {name: (shape[0] if len(shape) == 3 else 1) for name, shape in shapes.items()}
+    if "subjects" in arrays:
+        subjects = _text(arrays["subjects"], "'subjects'", path)
+        bad = [s for s in subjects if not _SUBJECT.match(s)]
+        if bad:
+            raise RdmSetError(f"{path}: subject labels must look like sub-01; got {_preview(bad)}")
+        if len(set(subjects)) != len(subjects):
+            raise RdmSetError(f"{path}: duplicate subject labels {_preview(subjects)}")
+        wrong = {name: c for name, c in counts.items() if c != len(subjects)}
+        if wrong:
+            raise RdmSetError(f"{path}: {len(subjects)} subject labels, but RDM array(s) hold {_preview([f'{k}: {v}' for k, v in wrong.items()])} subjects")
+        return subjects
+    if len(set(counts.values())) > 1:
+        raise RdmSetError(f"{path}: the RDM arrays hold different numbers of subjects: {counts}")
+    return [f"sub-{s + 1:02d}" for s in range(next(iter(counts.values())))]
+
+
+def read_subjects(path: Path | str) -> tuple[str, ...]:
+    """The subjects of an RDM set, read with as little I/O as the workflow can afford when it
+    loads its config: the ``subjects`` array if the file has one, else ``sub-01``, ... by
+    position along the first axis of the ROI arrays, whose shapes come from their headers
+    (.npz) or metadata (HDF5); no RDM is read. The same errors as :func:`read_rdm_set` for
+    the subject labels, and for a file without a 2-D or 3-D array besides the reserved ones.
+    """
+    path = Path(path)
+    with _arrays(path) as arrays:
+        shapes = {name: a.shape for name, a in arrays.items() if name not in RESERVED_NAMES and len(a.shape) in (2, 3)}
+        if not shapes:
+            raise RdmSetError(f"{path}: no RDM array (subjects, n, n) besides {', '.join(RESERVED_NAMES)}; "
+                              f"it has {_preview(sorted(arrays))}")
+        return tuple(_subject_labels(arrays, shapes, path))
 
 
 def validate_rdm(matrix: np.ndarray, *, where: str, tolerance: float = _TOLERANCE) -> np.ndarray:
