@@ -169,6 +169,31 @@ def test_main_figure_breaks_the_axis_when_the_ceiling_is_far_above_the_scores():
     assert len(fig.axes) == 1  # 0.35 of 0.77: legible on one axis
 
 
+def known_pixel() -> pd.DataFrame:
+    """pixel_baseline.tsv rows: the pixel RDM's group scores (V1 above every bar's mean
+    but bp's), a subject row and a difference row that the figure must not draw."""
+    return pd.DataFrame({
+        "roi": ["V1", "V1", "V1", "IT", "IT"], "test": ["score", "score", "difference", "score", "difference"],
+        "subject": ["group", "sub-01", "group", "group", "group"], "rho_pixel": [0.15, 0.6, 0.15, -0.02, -0.02],
+    })
+
+
+def test_main_figure_marks_the_pixel_baseline_across_each_rois_bars():
+    fig = plot_rsa_by_roi(known_scores(), LAYER_MAP, CONDITIONS, summary=known_summary(), ceiling=known_ceiling(),
+                          pixel=known_pixel())
+    ax = fig.axes[0]
+    (lines,) = by_gid(ax, "pixel-baseline")
+    drawn = [(float(s[0, 0]), float(s[1, 0]), float(s[0, 1]), float(s[1, 1])) for s in lines.get_segments()]
+    for i, (start, stop, y0, y1) in enumerate(drawn):
+        assert y0 == y1 == [0.15, -0.02][i]  # the group row, not the subject's
+        assert start < bar_x(CONDITIONS[0], list(LAYER_MAP)[i]) - 0.1 and stop > bar_x(CONDITIONS[-1], list(LAYER_MAP)[i]) + 0.1
+        assert i - 0.5 < start and stop < i + 0.5  # within its own ROI
+    assert len(drawn) == 2 and ax.get_ylim()[0] < -0.02
+    assert any(t.get_text().startswith("pixel RDM") for t in fig.legends[0].get_texts())
+    with pytest.raises(ValueError, match=r"pixel baseline: no group score for ROI\(s\) \['IT'\]"):
+        plot_rsa_by_roi(known_scores(), LAYER_MAP, CONDITIONS, pixel=known_pixel().query("roi == 'V1'"))
+
+
 def test_main_figure_without_statistics_draws_bars_only():
     fig = plot_rsa_by_roi(known_scores(), LAYER_MAP, CONDITIONS)
     ax = fig.axes[0]

@@ -17,7 +17,8 @@ DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 # One training and one extraction job per (condition, seed) of the demo.
 MODELS = len(DEMO["conditions"]) * len(DEMO["seeds"])
 HEAVY_RULES = GPU_RULES | {"compute_model_rdm", "compute_brain_rdm", "compute_pixel_rdm", "compute_split_half_rdms",
-                           "run_roi_tests", "estimate_noise_ceiling", "select_layers", "score_model"}
+                           "run_roi_tests", "run_pixel_baseline_tests", "estimate_noise_ceiling", "select_layers",
+                           "score_model"}
 
 
 def resource_block(block: str) -> str:

@@ -92,7 +92,8 @@ def test_summary_markdown_cells_and_legend():
 
 @pytest.mark.parametrize("family, phrase", [
     ("per_roi", "p_fdr: fdr_by over the vs-zero tests within each ROI (stats.fdr.family: per_roi)"),
-    ("all", "in one family: vs-zero tests, condition comparisons and partial tests (stats.fdr.family: all)"),
+    ("all", "in one family: vs-zero tests, condition comparisons, partial tests and the pixel baseline's tests "
+            "(stats.fdr.family: all)"),
     ("none", "p_fdr: not corrected (stats.fdr.family: none, p_fdr = p)"),
 ])
 def test_legend_names_the_corrected_family(family, phrase):

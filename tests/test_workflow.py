@@ -223,6 +223,7 @@ def test_changing_bp_lr_reruns_only_bp_and_what_depends_on_it(tiny_run):
                      "collect_scores", "summarise_scores", "all", "extract_encoding_activations", "fit_encoding",
                      "collect_encoding_scores", "test_encoding", "summarise_encoding",
                      "run_roi_tests", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores",
+                     "run_pixel_baseline_tests", "tabulate_pixel_baseline",  # bp's differences from the pixel RDM
                      "select_layers", "render_summary_table", "record_config", *RESULT_FIGURES,
                      "plot_training_dynamics", "plot_drift", "analyse_filters", "plot_filters"}
 
@@ -233,7 +234,7 @@ def test_changing_the_fdr_family_reruns_only_the_tables(tiny_run):
     write_config(tiny_run, edited, "fdr.yaml")
     rules = {rule for rule, _ in planned_jobs(snakemake(tiny_run, "-n", config="fdr.yaml"))}
     assert rules == {"summarise_scores", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores", "all",
-                     "render_summary_table", "record_config", "summarise_encoding",
+                     "tabulate_pixel_baseline", "render_summary_table", "record_config", "summarise_encoding",
                      "plot_rsa_by_roi", "plot_pairwise", "plot_subjects", "plot_partial", "plot_encoding_by_roi",
                      "plot_rsa_vs_encoding"}
 
@@ -265,6 +266,37 @@ def test_statistics_tables(tiny_run):
     assert len(layers) == 3 * len(LAYERS) * 2 and layers.groupby(["roi", "condition"])["best"].sum().eq(1).all()
     assert layers["mapped"].sum() == 3 * 2 and layers["rho_heldout"].notna().all()
     assert not list(stats.glob("**/*.tmp"))
+
+
+def test_pixel_baseline_table(tiny_run):
+    """Per ROI the pixel RDM's score against the group RDM, both subjects' and their mean,
+    then each condition's difference from it at the ROI's layer."""
+    table = pd.read_csv(tiny_run / "results/tiny/stats/pixel_baseline.tsv", sep="\t")
+    assert list(table.columns) == ["roi", "layer", "test", "condition", "subject", "rho_pixel", "rho_condition",
+                                   "delta_rho", "se", "df", "ci_low", "ci_high", "p", "p_fdr", "n_pairs",
+                                   "n_boot_undefined"]
+    expected = []
+    for roi, layer in [("V1", "conv1"), ("LOC", "conv3"), ("IT", "fc1")]:
+        expected += [[roi, layer, "score", "", s] for s in ["group", "sub-01", "sub-02", "mean"]]
+        expected += [[roi, layer, "difference", c, "group"] for c in ["untrained", "bp"]]
+    assert table[["roi", "layer", "test", "condition", "subject"]].fillna("").values.tolist() == expected
+    score = table[table["test"] == "score"]
+    assert score["rho_pixel"].between(-1, 1).all() and score["p"].between(1 / 1000, 1).all()
+    group = score[score["subject"] != "mean"]
+    assert (group["ci_low"] <= group["rho_pixel"]).all() and (group["rho_pixel"] <= group["ci_high"]).all()
+    assert (table["n_pairs"] == 16 * 15 // 2).all()
+    diff = table[table["test"] == "difference"]
+    np.testing.assert_allclose(diff["delta_rho"], diff["rho_condition"] - diff["rho_pixel"], atol=2e-6)
+    assert diff[["se", "df", "ci_low", "ci_high"]].notna().all().all()
+    # 16 stimuli: an unbiased variance estimate can come out <= 0 (se 0, p undefined)
+    assert (diff["p"].between(0, 1) | (diff["se"] == 0)).all() and diff["p"].notna().any()
+    assert (diff["p_fdr"].isna() | (diff["p_fdr"] >= diff["p"] - 1e-12)).all()
+    # rho_condition is summary.tsv's rho_mean; rho_pixel the group row's score
+    summary = pd.read_csv(tiny_run / "results/tiny/stats/summary.tsv", sep="\t").set_index(["roi", "condition"])
+    np.testing.assert_allclose(diff["rho_condition"], summary.loc[list(zip(diff["roi"], diff["condition"])), "rho_mean"],
+                               atol=2e-6)
+    by_roi = score[score["subject"] == "group"].set_index("roi")["rho_pixel"]
+    np.testing.assert_allclose(diff["rho_pixel"], by_roi[diff["roi"]], atol=1e-12)
 
 
 def test_a_single_target_builds_only_what_it_needs(tmp_path):
@@ -318,6 +350,7 @@ def test_report_has_every_figure_table_and_the_run_record(tiny_run):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tiny_run / "report.html").read_text()
     for name in [*(f"{figure}.png" for figure in FIGURES), "summary.md", "pairwise.tsv", "noise_ceiling.tsv",
+                 "pixel_baseline.tsv",
                  "architecture.tsv", "filters.tsv", "config.yaml", "software.tsv"]:
         assert name in html, name
     for caption in ["Encoding summary:", "Encoding pairwise comparisons", "Encoding scores of every model",

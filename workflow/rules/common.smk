@@ -231,7 +231,22 @@ def mapped_model_rdms(roi):
 
 
 def stats_tests():
-    return [results(f"stats/tests/{roi}.tsv") for roi in STATS_ROIS]
+    """Every test table the study tables read: one per mapped ROI, and the pixel baseline's
+    (all of them, so that an FDR family spanning kinds is the same in every table)."""
+    return [*[results(f"stats/tests/{roi}.tsv") for roi in STATS_ROIS], PIXEL_TESTS]
+
+
+# The pixel RDM's own score in every ROI and each condition's test against it (one job).
+PIXEL_TESTS = results("stats/tests/pixel_baseline.tsv")
+# The layers rsa.layer_map maps the tested ROIs to, each once, in the order of STATS_ROIS.
+MAPPED_LAYERS = list(dict.fromkeys(config["rsa"]["layer_map"][roi] for roi in STATS_ROIS))
+
+
+def pixel_baseline_models():
+    """Every condition x seed RDM of each mapped layer (MAPPED_LAYERS), layer-major, then
+    condition-major, the order run_pixel_baseline_tests reads them in."""
+    return [results(f"rdms/model/{c}/seed-{s}/{layer}.npz") for layer in MAPPED_LAYERS for c in CONDITIONS
+            for s in SEEDS]
 
 
 def split_half_inputs(roi):
@@ -287,7 +302,7 @@ def all_outputs():
         *brain_reports(),
         results("rsa/scores.tsv"),
         *[results(f"stats/{table}.tsv") for table in ["summary", "pairwise", "partial", "noise_ceiling", "subjects",
-                                                       "layers", "filters"]],
+                                                       "pixel_baseline", "layers", "filters"]],
         results("stats/summary.md"),
         *([results("stats/paper_comparison.tsv")] if config["paper_comparison"] else []),
         *expand(results("figures/{name}.{ext}"), name=FIGURES, ext=["png", "pdf"]),

@@ -39,6 +39,7 @@ rule plot_rsa_by_roi:
         scores=results("rsa/scores.tsv"),
         summary=results("stats/summary.tsv"),
         noise_ceiling=results("stats/noise_ceiling.tsv"),
+        pixel_baseline=results("stats/pixel_baseline.tsv"),
     output:
         report(
             results("figures/rsa_by_roi.png"),

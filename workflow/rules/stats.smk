@@ -1,5 +1,6 @@
 # Statistics: per-ROI tests (permutation, bootstrap, partial RSA, subject level), the
-# noise ceiling, layer selection, and the study tables with FDR correction.
+# pixel RDM as a low-level baseline, the noise ceiling, layer selection, and the study
+# tables with FDR correction.
 
 
 rule run_roi_tests:
@@ -30,6 +31,37 @@ rule run_roi_tests:
         "../../envs/analysis.yaml"
     script:
         "../scripts/run_roi_tests.py"
+
+
+rule run_pixel_baseline_tests:
+    input:
+        pixel=results("rdms/pixel.npz"),
+        groups=[brain_rdm_path(roi, "group") for roi in ROIS],
+        subjects=[brain_rdm_path(roi, s) for roi in ROIS for s in SUBJECTS],
+        models=pixel_baseline_models(),
+    output:
+        PIXEL_TESTS,
+    params:
+        rois=ROIS,
+        layer_map={roi: config["rsa"]["layer_map"][roi] for roi in STATS_ROIS},
+        models=[[c, s] for c in CONDITIONS for s in SEEDS],
+        subjects=SUBJECTS,
+        conditions=CONDITIONS,
+        method=config["rsa"]["method"],
+        stats={key: config["stats"][key] for key in ROI_TEST_KEYS},
+        device=config["device"],
+    log:
+        log_of("stats/tests/pixel_baseline"),
+    benchmark:
+        benchmark_of("stats/tests/pixel_baseline")
+    threads: 2
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/run_pixel_baseline_tests.py"
 
 
 rule summarise_scores:
@@ -116,6 +148,34 @@ rule tabulate_partial_rsa:
         "../../envs/analysis.yaml"
     script:
         "../scripts/tabulate_partial_rsa.py"
+
+
+rule tabulate_pixel_baseline:
+    input:
+        tests=stats_tests(),
+    output:
+        report(
+            results("stats/pixel_baseline.tsv"),
+            caption="../report/pixel_baseline.rst",
+            category="4. Statistics",
+            subcategory="Tables",
+        ),
+    params:
+        rois=ROIS,
+        conditions=CONDITIONS,
+        fdr=config["stats"]["fdr"],
+    log:
+        log_of("stats/pixel_baseline"),
+    benchmark:
+        benchmark_of("stats/pixel_baseline")
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/tabulate_pixel_baseline.py"
 
 
 rule estimate_noise_ceiling:

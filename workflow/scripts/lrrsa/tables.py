@@ -80,7 +80,7 @@ def _family_text(fdr: Mapping, kind: str, n_tests: int, n_conditions: int = 0, n
         return "not corrected (stats.fdr.family: none, p_fdr = p)"
     if family == "all":
         return (f"{method} over every group-level test of all ROIs in one family: vs-zero tests, condition "
-                "comparisons and partial tests (stats.fdr.family: all)")
+                "comparisons, partial tests and the pixel baseline's tests (stats.fdr.family: all)")
     if kind == "zero":
         where = "within each ROI" if family == "per_roi" else "of all conditions and ROIs"
         count = f"{n_tests} " if family != "per_roi" else ""

@@ -28,9 +28,12 @@ from lrrsa.significance import DAGGER, dagger, stars
 SCORE_COLUMNS = ["condition", "seed", "layer", "roi", "subject", "rho"]
 SUMMARY_COLUMNS = ["roi", "layer", "condition", "ci_low", "ci_high", "p_fdr", "reference", "p_vs_reference_fdr"]
 CEILING_COLUMNS = ["roi", "subject", "lower", "upper"]
+PIXEL_COLUMNS = ["roi", "test", "subject", "rho_pixel"]
 LAYER_COLUMNS = ["roi", "layer", "condition", "rho_mean", "mapped", "best"]
 BAR_GROUP_WIDTH = 0.8
 CEILING_COLOUR = "0.82"
+PIXEL_COLOUR = "0.15"
+PIXEL_DASHES = (0, (3, 2))
 
 
 # --------------------------------------------------------------------- inputs
@@ -73,6 +76,18 @@ def group_ceiling(ceiling: pd.DataFrame, rois: Sequence[str]) -> pd.DataFrame:
         raise ValueError(f"noise ceiling: no 'group' row for ROI(s) {missing}; the group-RDM figures need the "
                          "ceiling of the group RDM (rule estimate_noise_ceiling writes it)")
     return group.loc[list(rois), ["lower", "upper"]]
+
+
+def pixel_scores(pixel: pd.DataFrame, rois: Sequence[str]) -> pd.Series:
+    """The pixel RDM's score against the group RDM per ROI (pixel_baseline.tsv, rows
+    ``score`` of subject ``group``)."""
+    require_columns(pixel, PIXEL_COLUMNS, "pixel baseline")
+    group = pixel[(pixel["test"] == "score") & (pixel["subject"].astype(str) == "group")].set_index("roi")
+    missing = [roi for roi in rois if roi not in group.index]
+    if missing:
+        raise ValueError(f"pixel baseline: no group score for ROI(s) {missing} (rule tabulate_pixel_baseline "
+                         "writes them)")
+    return group.loc[list(rois), "rho_pixel"].astype(float)
 
 
 def significance_mark(p_fdr: float, p_vs_reference_fdr: float = np.nan) -> str:
@@ -172,8 +187,8 @@ def _finish(ax: plt.Axes, ax_band: plt.Axes | None, ylabel: str) -> None:
 
 def plot_rsa_by_roi(
     scores: pd.DataFrame, layer_map: Mapping[str, str], conditions: Sequence[str], *,
-    summary: pd.DataFrame | None = None, ceiling: pd.DataFrame | None = None, method: str = "spearman",
-    interval: str = "95% interval", corrected: bool = True,
+    summary: pd.DataFrame | None = None, ceiling: pd.DataFrame | None = None, pixel: pd.DataFrame | None = None,
+    method: str = "spearman", interval: str = "95% interval", corrected: bool = True,
 ) -> plt.Figure:
     """Main result: group-RDM RSA per ROI (its mapped layer) and condition.
 
@@ -183,7 +198,9 @@ def plot_rsa_by_roi(
     rho > 0; dagger: FDR p of the difference from the reference condition). With
     ``ceiling`` (noise_ceiling.tsv): the group RDM's noise ceiling as a grey band per
     ROI (its ``group`` row, lower to upper); where the band lies far above the scores
-    the y axis is broken. ``corrected``: whether ``p_fdr`` is corrected (False for
+    the y axis is broken. With ``pixel`` (pixel_baseline.tsv): a short dashed line
+    across each ROI's bars at the pixel RDM's score against the group RDM (the
+    low-level baseline). ``corrected``: whether ``p_fdr`` is corrected (False for
     ``stats.fdr.family: none``), for the legend's wording.
     """
     conditions = list(conditions)
@@ -199,10 +216,13 @@ def plot_rsa_by_roi(
         if missing:
             raise ValueError(f"summary: no rows at the mapped layer for (roi, condition) {missing}")
     band = group_ceiling(ceiling, rois) if ceiling is not None else None
+    baseline = pixel_scores(pixel, rois) if pixel is not None else None
 
     values = [seeds["rho"], stats["mean"] - stats["std"], stats["mean"] + stats["std"]]
     if intervals is not None:
         values += [intervals["ci_low"], intervals["ci_high"]]
+    if baseline is not None:
+        values.append(baseline)
     values = pd.concat(values).dropna()
     band_range = (band["lower"].min(), band["upper"].max()) if band is not None else None
     fig = plt.figure(figsize=(DOUBLE_COLUMN, 3.0), layout="constrained")
@@ -243,6 +263,12 @@ def plot_rsa_by_roi(
         if reference:
             handles.append(Line2D([], [], linestyle="none", marker=f"${DAGGER}$", markersize=4, color="black",
                                   label=f"{DAGGER}: differs from {reference}\n(test of equal scores,\n{p_label} < .05)"))
+    if baseline is not None:
+        x = np.arange(len(rois))
+        ax.hlines(baseline.to_numpy(), x - BAR_GROUP_WIDTH / 2 - 0.03, x + BAR_GROUP_WIDTH / 2 + 0.03,
+                  colors=PIXEL_COLOUR, linestyles=PIXEL_DASHES, linewidth=1.0, zorder=4.5, gid="pixel-baseline")
+        handles.append(Line2D([], [], color=PIXEL_COLOUR, linestyle=PIXEL_DASHES, linewidth=1.0,
+                              label="pixel RDM\n(low-level baseline)"))
     if band is not None:
         handles.append(Patch(color=CEILING_COLOUR, label="noise ceiling of\nthe group RDM"))
     _finish(ax, ax_band, f"RSA with the group RDM\n({method_label(method)})")

@@ -5,10 +5,13 @@ module per job or table. Import the submodule you need; this package imports not
 - :mod:`~lrrsa.stats.roi_tests`: every test of one ROI (Mantel tests of conditions and
   their differences, bootstrap intervals, partial RSA, subject-level tests) as a long
   table, ``stats/tests/<roi>.tsv`` (job ``run_roi_tests``).
+- :mod:`~lrrsa.stats.pixel_baseline`: the pixel RDM's own score in every ROI and each
+  condition's test against it, ``stats/tests/pixel_baseline.tsv`` (job
+  ``run_pixel_baseline_tests``).
 - :mod:`~lrrsa.stats.fdr_family`: the FDR families ``stats.fdr.family`` names, and
   ``p_fdr`` over them.
 - :mod:`~lrrsa.stats.study_tables`: ``summary.tsv``, ``pairwise.tsv``, ``partial.tsv``,
-  ``subjects.tsv`` from the per-ROI tables.
+  ``subjects.tsv``, ``pixel_baseline.tsv`` from the test tables.
 - :mod:`~lrrsa.stats.noise_ceiling_table`: ``noise_ceiling.tsv``.
 - :mod:`~lrrsa.stats.layer_selection`: ``layers.tsv``, the best layer per ROI chosen
   on one half of the stimuli and scored on the other.

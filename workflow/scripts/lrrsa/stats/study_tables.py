@@ -1,8 +1,10 @@
-"""The study tables under ``stats/``: ``summary.tsv``, ``pairwise.tsv``, ``partial.tsv``
-and ``subjects.tsv``, each selected from the per-ROI test tables
-(:mod:`lrrsa.stats.roi_tests`) with ``p_fdr`` over the configured family
-(:mod:`lrrsa.stats.fdr_family`). Changing ``stats.fdr`` or ``stats.reference`` reruns
-only these tables."""
+"""The study tables under ``stats/``: ``summary.tsv``, ``pairwise.tsv``, ``partial.tsv``,
+``subjects.tsv`` and ``pixel_baseline.tsv``, each selected from the per-ROI test tables
+(:mod:`lrrsa.stats.roi_tests`) and the pixel baseline's tests
+(:mod:`lrrsa.stats.pixel_baseline`) with ``p_fdr`` over the configured family
+(:mod:`lrrsa.stats.fdr_family`; every table reads all the tests, so that a family
+spanning kinds, ``all``, is the same family in every table). Changing ``stats.fdr`` or
+``stats.reference`` reruns only these tables."""
 
 from __future__ import annotations
 
@@ -117,6 +119,41 @@ def subjects_table(tests: pd.DataFrame, ceiling: pd.DataFrame | None, rois: Sequ
                 "nc_upper"]]
 
 
+#: pixel_baseline.tsv's columns.
+PIXEL_BASELINE_COLUMNS = ["roi", "layer", "test", "condition", "subject", "rho_pixel", "rho_condition", "delta_rho",
+                          "se", "df", "ci_low", "ci_high", "p", "p_fdr", "n_pairs", "n_boot_undefined"]
+
+
+def pixel_baseline_table(tests: pd.DataFrame, rois: Sequence[str], conditions: Sequence[str], *, family: str,
+                         fdr_method: str) -> pd.DataFrame:
+    """pixel_baseline.tsv: the pixel RDM as a low-level baseline, per ROI (every ROI of
+    the run, ``layer`` empty where none is mapped). Rows ``score``: the pixel RDM's
+    score ``rho_pixel`` against the ``group`` RDM, each subject's RDM and their ``mean``,
+    with its interval (``se``, ``df``, ``ci_low``, ``ci_high``; none for ``mean``), the
+    one-sided Mantel ``p`` of rho > 0 and ``p_fdr``. Rows ``difference`` (ROIs with a
+    mapped layer, group RDM): per ``condition`` its seed mean ``rho_condition``,
+    ``delta_rho`` = rho_condition - rho_pixel with its interval, and ``p``, the
+    two-sided test that the condition and the pixel RDM score equally, with ``p_fdr``.
+    Rows by ROI, then the scores (group, subjects, mean) and the differences in the
+    config's order of conditions."""
+    tests = with_fdr(tests, family, fdr_method)
+    out = tests[tests["test"].isin(["pixel", "pixel_subject", "pixel_difference"])].copy()
+    is_diff = out["test"] == "pixel_difference"
+    out["delta_rho"] = out["estimate"].where(is_diff)
+    out["condition"] = out["condition"].where(is_diff, "")
+    out["layer"] = out["layer"].fillna("").astype(str)
+    out["test"] = np.where(is_diff, "difference", "score")
+    subjects = [s for s in dict.fromkeys(out["subject"]) if s not in ("group", "mean")]
+    ranks = pd.DataFrame({
+        "roi": out["roi"].map({r: i for i, r in enumerate(rois)}),
+        "kind": is_diff.astype(int),
+        "subject": out["subject"].map({s: i for i, s in enumerate(["group", *subjects, "mean"])}),
+        "condition": out["condition"].map({c: i for i, c in enumerate(conditions)}).fillna(-1),
+    }, index=out.index)
+    out = out.loc[ranks.sort_values(list(ranks.columns), kind="stable").index].reset_index(drop=True)
+    return out[PIXEL_BASELINE_COLUMNS]
+
+
 def write_summary(scores: Path, tests: Sequence[Path], out: Path, *, layer_map: Mapping[str, str],
                   conditions: Sequence[str], reference: str | None, fdr_config: Mapping) -> None:
     from lrrsa.scoring import summarise
@@ -136,6 +173,12 @@ def write_partial(tests: Sequence[Path], out: Path, *, rois: Sequence[str], cond
                   fdr_config: Mapping) -> None:
     write_table(partial_table(read_tests(tests), rois, conditions, family=fdr_config["family"],
                               fdr_method=fdr_config["method"]), out)
+
+
+def write_pixel_baseline(tests: Sequence[Path], out: Path, *, rois: Sequence[str], conditions: Sequence[str],
+                         fdr_config: Mapping) -> None:
+    write_table(pixel_baseline_table(read_tests(tests), rois, conditions, family=fdr_config["family"],
+                                     fdr_method=fdr_config["method"]), out)
 
 
 def write_subjects(tests: Sequence[Path], ceiling: Path, out: Path, *, rois: Sequence[str], conditions: Sequence[str],
