@@ -233,3 +233,19 @@ def test_the_calibration_check_catches_a_miscalibrated_test():
     features: it rejects far more often than 5 %, so the band above would fail it."""
     _, _, rejections = simulate("different_features", 120, seed=12, old=True)
     assert rejections > stats.binom.ppf(0.995, 120, 0.05) / 120, rejections
+
+
+def test_degrees_of_freedom_are_floored_at_one():
+    """A variance estimate that is mostly its own noise (per-stimulus contributions of
+    opposite sign, as the U-statistic's can be) has Satterthwaite df far below 1; the floor
+    keeps the t quantile finite (the Cauchy at df 1)."""
+    from lrrsa.rsa.contrasts import MIN_DF, _combine
+
+    n = 20
+    g = np.zeros((1, n))
+    g[0, :2] = [1.0, -1.0 + 1e-4]  # the contributions sum to 1e-4 with a spread of about 1
+    result = _combine(np.array([0.3]), {"stimuli": g.sum(axis=1)}, {"stimuli": np.array([np.inf])},
+                      {"stimuli": g}, 0.95, ("stimuli",), n, 0.25)
+    unfloored = 2 * g.sum() ** 2 / (n / (n - 1) * ((g - g.mean()) ** 2).sum())
+    assert unfloored < 1e-6 and result.df[0] == MIN_DF == 1.0
+    assert result.high[0] == pytest.approx(0.3 + stats.t.ppf(0.975, 1) * 1e-2)

@@ -45,7 +45,8 @@ stimulus x seed interaction; the benchmark shows both.
 
 The interval is ``D +- t_(df) se`` and the test of ``D = 0`` (no difference between two
 conditions, or a zero score) is two-sided, with Welch-Satterthwaite degrees of freedom
-``2 V^2 / Var_hat(V)``: each kept mean square without stimuli contributes
+``2 V^2 / Var_hat(V)``, at least 1 (below, the variance estimate is mostly its own noise
+and the t quantiles explode): each kept mean square without stimuli contributes
 ``2 u_T^2 / df_T`` (K - 1, s - 1, (K - 1)(s - 1)), the signed sum of the terms with
 stimuli the spread of its per-stimulus contributions (they share their noise).
 ``docs/STATISTICS.md`` has the derivation and the calibration benchmark
@@ -75,6 +76,8 @@ FACTORS = ("stimuli", "subjects", "seeds")
 #: subjects) is kept apart; above it, it is pooled into its stimulus interaction
 #: (Bozivich, Bancroft & Hartley 1956's "sometimes pool" at 0.25). 0: never pool.
 POOL_ALPHA = 0.25
+#: Floor of the Welch-Satterthwaite degrees of freedom (see :func:`_combine`).
+MIN_DF = 1.0
 
 
 @dataclass(frozen=True)
@@ -334,6 +337,9 @@ def _combine(estimate, terms, term_df, contributions, level, random, n, pool_alp
     se = np.sqrt(np.maximum(var, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         df = np.where(noise > 0, 2 * var**2 / np.where(noise > 0, noise, 1), np.inf)
+        # Below 1 the variance estimate is mostly its own noise and t quantiles explode
+        # (t_0.975 at df 0.05 is ~1e26); df 1 (the Cauchy) is the widest interval reported.
+        df = np.maximum(df, MIN_DF)
         t_crit = stats.t.ppf(0.5 + level / 2, df)
         p = np.where(se > 0, 2 * stats.t.sf(np.abs(estimate) / np.where(se > 0, se, 1), df),
                      np.where(estimate == 0, 1.0, np.nan))
