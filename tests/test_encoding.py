@@ -13,7 +13,7 @@ from lrrsa.encoding.ceilings import ceiling_from_nc_testset, ceiling_from_split_
 from lrrsa.encoding.correlation import pearson_columns
 from lrrsa.encoding.features import FeatureTransform, fitted_features
 from lrrsa.encoding.fit import fit_layer
-from lrrsa.encoding.inference import bootstrap_scores, jackknife_influence, leave_one_out_scores, median_r
+from lrrsa.encoding.inference import bootstrap_scores, jackknife_influence, leave_one_out_scores, mean_r, median_r
 from lrrsa.encoding.protocols import inner_folds, outer_folds, protocol_table
 from lrrsa.encoding.responses import RoiResponses
 from lrrsa.encoding.ridge import alpha_grid, fit_ridge_cv
@@ -233,13 +233,33 @@ def test_leave_one_out_and_bootstrap_scores_equal_brute_force():
     rng = np.random.default_rng(6)
     prediction = rng.normal(size=(15, 9))
     observed = prediction + rng.normal(size=(15, 9))
-    r = lambda rows: np.median([np.corrcoef(prediction[rows, v], observed[rows, v])[0, 1] for v in range(9)])
-    assert median_r(prediction, observed) == pytest.approx(r(np.arange(15)))
+    r = lambda rows: [np.corrcoef(prediction[rows, v], observed[rows, v])[0, 1] for v in range(9)]  # noqa: E731
+    assert mean_r(prediction, observed) == pytest.approx(np.mean(r(np.arange(15))))
+    assert median_r(prediction, observed) == pytest.approx(np.median(r(np.arange(15))))
     np.testing.assert_allclose(leave_one_out_scores(prediction, observed),
-                               [r(np.delete(np.arange(15), i)) for i in range(15)], atol=1e-12)
+                               [np.mean(r(np.delete(np.arange(15), i))) for i in range(15)], atol=1e-12)
     counts = rng.multinomial(15, np.full(15, 1 / 15), size=4).astype(float)
-    expected = [r(np.repeat(np.arange(15), c.astype(int))) for c in counts]
+    expected = [np.mean(r(np.repeat(np.arange(15), c.astype(int)))) for c in counts]
     np.testing.assert_allclose(bootstrap_scores(prediction, observed, counts), expected, atol=1e-12)
+
+
+def test_jackknife_standard_error_of_a_difference_matches_its_spread():
+    """The tested score is the mean over voxels because its jackknife is calibrated: over
+    simulated studies of two equally good models, the mean jackknife se of their difference
+    is within 20 % of the difference's sd (the median over voxels gives about 3 times)."""
+    rng = np.random.default_rng(9)
+    n, v, studies = 60, 80, 150
+    weights = rng.normal(size=(5, v))
+    estimates, ses = [], []
+    for _ in range(studies):
+        latent = rng.normal(size=(n, 5))
+        observed = latent @ weights + 2 * rng.normal(size=(n, v))
+        a = latent @ weights + rng.normal(size=(n, v))  # two models with independent errors
+        b = latent @ weights + rng.normal(size=(n, v))
+        estimates.append(mean_r(a, observed) - mean_r(b, observed))
+        psi = jackknife_influence(a, observed) - jackknife_influence(b, observed)
+        ses.append(np.sqrt((psi**2).sum() / (n * (n - 1))))
+    assert np.mean(ses) / np.std(estimates, ddof=1) == pytest.approx(1.0, abs=0.2)
 
 
 def test_one_model_interval_is_the_jackknife_t_interval():
@@ -253,13 +273,13 @@ def test_one_model_interval_is_the_jackknife_t_interval():
     loo = leave_one_out_scores(prediction, observed)
     jack_se = np.sqrt((loo.size - 1) / loo.size * ((loo - loo.mean()) ** 2).sum())
     psi = jackknife_influence(prediction, observed)
-    result = contrast_inference_from_influence(np.full((1, 1, 1), median_r(prediction, observed)),
+    result = contrast_inference_from_influence(np.full((1, 1, 1), mean_r(prediction, observed)),
                                                psi[None, None, None], [[1.0]], factors=["stimuli"])
     assert result.se[0] == pytest.approx(jack_se)
     g = psi**2
     assert result.df[0] == pytest.approx(2 * g.sum() ** 2 / (30 / 29 * ((g - g.mean()) ** 2).sum()))
     half = stats.t.ppf(0.975, result.df[0]) * jack_se
-    assert result.low[0] == pytest.approx(median_r(prediction, observed) - half)
+    assert result.low[0] == pytest.approx(mean_r(prediction, observed) - half)
 
 
 def test_fit_files_round_trip_the_held_out_predictions(tmp_path):
@@ -283,4 +303,5 @@ def test_fit_files_round_trip_the_held_out_predictions(tmp_path):
         r = pearson_columns(prediction, targets[(roi, "sub-01")].responses[held])
         row = scores.query("roi == @roi").iloc[0]
         assert np.median(r) == pytest.approx(row["median_r"], abs=1e-6)
+        assert np.mean(r) == pytest.approx(row["mean_r"], abs=1e-6)
         assert row["n_voxels"] == r.size and row["n_fitted"] == 200 and row["n_held_out"] == 12

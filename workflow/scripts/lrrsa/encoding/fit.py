@@ -6,8 +6,8 @@ every ROI and subject at once (the targets are independent, each with its own pe
 so fitting them together only saves the SVDs). Each voxel is scored by the Pearson r of
 its held-out predictions with its responses over the held-out images (in ``kfold``, the
 out-of-fold predictions of all images pooled, rather than Brain-Score's mean over folds,
-so that every image enters one r); an ROI by the median over its voxels, and by that
-median over the median voxel ceiling (the fraction of the ceiling reached).
+so that every image enters one r); an ROI by the mean over its voxels (the median beside
+it), and by that mean over the mean voxel ceiling (the fraction of the ceiling reached).
 
 Output: a scores table (:data:`SCORE_COLUMNS`) and ``encoding/fits/<condition>/seed-<seed>.h5``:
 ``held_out`` (the held-out rows of the stimulus table, in prediction order) and, per
@@ -36,7 +36,7 @@ from lrrsa.encoding.ridge import fit_ridge_cv
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ["condition", "seed", "layer", "roi", "subject", "n_voxels", "n_features", "n_fitted", "n_held_out",
-                 "median_r", "mean_r", "ceiling", "normalised", "median_alpha"]
+                 "mean_r", "median_r", "ceiling", "normalised", "median_alpha"]
 
 
 def _read_features(path: Path, layer: str, stimuli: Sequence[str]) -> np.ndarray:
@@ -83,13 +83,13 @@ def fit_layer(features: np.ndarray, table: pd.DataFrame, targets: Mapping[tuple[
 
 
 def roi_score(r: np.ndarray, ceiling: np.ndarray) -> dict[str, float]:
-    """median_r, mean_r, ceiling (median voxel ceiling) and normalised (their ratio) of
+    """mean_r, median_r, ceiling (mean voxel ceiling) and normalised (mean_r / ceiling) of
     per-voxel r (v,); NaN without voxels."""
     if r.size == 0:
-        return {"median_r": np.nan, "mean_r": np.nan, "ceiling": np.nan, "normalised": np.nan}
-    median, top = float(np.nanmedian(r)), float(np.nanmedian(ceiling))
-    return {"median_r": median, "mean_r": float(np.nanmean(r)), "ceiling": top,
-            "normalised": median / top if top > 0 else np.nan}
+        return {"mean_r": np.nan, "median_r": np.nan, "ceiling": np.nan, "normalised": np.nan}
+    mean, top = float(np.nanmean(r)), float(np.nanmean(ceiling))
+    return {"mean_r": mean, "median_r": float(np.nanmedian(r)), "ceiling": top,
+            "normalised": mean / top if top > 0 else np.nan}
 
 
 def fit_model(activations: Path | str, table: pd.DataFrame, responses: Mapping[str, Mapping[str, RoiResponses]],

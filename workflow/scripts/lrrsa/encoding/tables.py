@@ -44,7 +44,7 @@ def write_encoding_tests(fit_paths: Mapping[tuple[str, int], Path], response_pat
             for subject in subjects:
                 rows, prediction = read_predictions(path, layer, roi, subject)
                 found = responses[subject][roi]
-                ceiling = float(np.nanmedian(found.ceiling)) if found.ceiling.size else np.nan
+                ceiling = float(np.nanmean(found.ceiling)) if found.ceiling.size else np.nan
                 fits[(condition, seed, subject)] = (prediction, found.responses[rows], ceiling)
         tests.append(encoding_tests(roi, layer, fits, conditions=conditions, seeds=seeds, subjects=subjects,
                                     inference=stats["inference"], generalise_over=stats["generalise_over"],
@@ -57,12 +57,12 @@ def write_encoding_tests(fit_paths: Mapping[tuple[str, int], Path], response_pat
 
 def summary_table(tests: pd.DataFrame, rois: Sequence[str], conditions: Sequence[str], *, reference: str | None,
                   family: str, fdr_method: str) -> pd.DataFrame:
-    """summary.tsv: per (roi, layer, condition) the mean median r over seeds and subjects,
-    its std over seeds, the median voxel ceiling and the fraction of it reached, the
-    interval (``ci_low``, ``ci_high``, ``se``, ``df``), the two-sided p of score = 0 and
-    of score = score(reference), each with its FDR p."""
+    """summary.tsv: per (roi, layer, condition) the mean voxel r (mean over seeds and
+    subjects), its std over seeds, the median voxel r beside it, the mean voxel ceiling and
+    the fraction of it reached, the interval (``ci_low``, ``ci_high``, ``se``, ``df``), the
+    two-sided p of score = 0 and of score = score(reference), each with its FDR p."""
     tests = with_fdr(tests, family, fdr_method)
-    score = tests[tests["test"] == "score"].rename(columns={"estimate": "median_r", "std": "median_r_std"})
+    score = tests[tests["test"] == "score"].rename(columns={"estimate": "mean_r", "std": "mean_r_std"})
     score = score.assign(reference=reference or "", p_vs_reference=np.nan, p_vs_reference_fdr=np.nan)
     if reference:
         diff = tests[(tests["test"] == "difference") & (tests["condition_b"] == reference)]
@@ -71,20 +71,20 @@ def summary_table(tests: pd.DataFrame, rois: Sequence[str], conditions: Sequence
         score = score.drop(columns=["p_vs_reference", "p_vs_reference_fdr"]).merge(diff, on=["roi", "condition"],
                                                                                     how="left")
     score = order_rows(score, rois, conditions, ["roi", "condition"])
-    return score[["roi", "layer", "condition", "median_r", "median_r_std", "ceiling", "normalised", "ci_low",
+    return score[["roi", "layer", "condition", "mean_r", "mean_r_std", "median_r", "ceiling", "normalised", "ci_low",
                   "ci_high", "se", "df", "p", "p_fdr", "reference", "p_vs_reference", "p_vs_reference_fdr",
                   "n_voxels", "n_images"]]
 
 
 def pairwise_table(tests: pd.DataFrame, rois: Sequence[str], conditions: Sequence[str], *, family: str,
                    fdr_method: str) -> pd.DataFrame:
-    """pairwise.tsv: every pair of conditions per ROI: delta = median r of a minus b, its
+    """pairwise.tsv: every pair of conditions per ROI: delta = mean voxel r of a minus b, its
     standard error, degrees of freedom, interval, two-sided p and FDR p."""
     tests = with_fdr(tests, family, fdr_method)
     diff = tests[tests["test"] == "difference"].rename(columns={"condition": "condition_a",
-                                                                "estimate": "delta_median_r"})
+                                                                "estimate": "delta_mean_r"})
     diff = order_rows(diff, rois, conditions, ["roi", "condition_b", "condition_a"])
-    return diff[["roi", "layer", "condition_a", "condition_b", "delta_median_r", "se", "df", "ci_low", "ci_high", "p",
+    return diff[["roi", "layer", "condition_a", "condition_b", "delta_mean_r", "se", "df", "ci_low", "ci_high", "p",
                  "p_fdr"]]
 
 

@@ -1,4 +1,4 @@
-"""Figures of the encoding models: the median voxel r per ROI and condition beside the
+"""Figures of the encoding models: the mean voxel r per ROI and condition beside the
 noise ceiling, and RSA beside encoding (does the ranking of the learning rules depend
 on how brain similarity is measured?)."""
 
@@ -18,8 +18,8 @@ from lrrsa.figures.style import DOUBLE_COLUMN, condition_palette, method_label, 
 from lrrsa.significance import DAGGER
 
 #: Columns each figure reads.
-SCORE_COLUMNS = ["condition", "seed", "layer", "roi", "subject", "median_r"]
-SUMMARY_COLUMNS = ["roi", "layer", "condition", "median_r", "ceiling", "ci_low", "ci_high", "p_fdr", "reference",
+SCORE_COLUMNS = ["condition", "seed", "layer", "roi", "subject", "mean_r"]
+SUMMARY_COLUMNS = ["roi", "layer", "condition", "mean_r", "ceiling", "ci_low", "ci_high", "p_fdr", "reference",
                    "p_vs_reference_fdr"]
 RSA_SUMMARY_COLUMNS = ["roi", "layer", "condition", "rho_mean", "ci_low", "ci_high"]
 
@@ -39,35 +39,35 @@ def plot_encoding_by_roi(scores: pd.DataFrame, summary: pd.DataFrame, layer_map:
                          conditions: Sequence[str], *, interval: str = "95% interval",
                          corrected: bool = True) -> plt.Figure:
     """Encoding models per ROI (its mapped layer) and condition: bars at the mean over seeds
-    and subjects of the median voxel r on held-out images, dots at each seed (mean over
+    and subjects of the mean voxel r on held-out images, dots at each seed (mean over
     subjects), thin capped lines the ``interval`` of the mean, a dashed line per ROI at the
-    median voxel noise ceiling (r scale), and the significance marks of the RSA figure
+    mean voxel noise ceiling (r scale), and the significance marks of the RSA figure
     (stars: FDR p of r > 0; dagger: differs from the reference)."""
     require_columns(scores, SCORE_COLUMNS, "encoding scores")
     require_columns(summary, SUMMARY_COLUMNS, "encoding summary")
     conditions, rois = list(conditions), list(layer_map)
     table = _mapped(summary, layer_map, conditions, "encoding summary")
     mapped = scores.merge(pd.DataFrame(list(layer_map.items()), columns=["roi", "layer"]), on=["roi", "layer"])
-    per_seed = mapped.groupby(["roi", "condition", "seed"], as_index=False)["median_r"].mean()
+    per_seed = mapped.groupby(["roi", "condition", "seed"], as_index=False)["mean_r"].mean()
     palette = condition_palette(conditions)
     fig, ax = plt.subplots(figsize=(DOUBLE_COLUMN, 3.0), layout="constrained")
     offsets, width = _offsets(len(conditions)), BAR_GROUP_WIDTH / len(conditions)
     for j, condition in enumerate(conditions):
         x = np.arange(len(rois)) + offsets[j]
         rows = table.loc[[(roi, condition) for roi in rois]]
-        ax.bar(x, rows["median_r"], width=width * 0.92, color=palette[condition], zorder=2, edgecolor="none")
+        ax.bar(x, rows["mean_r"], width=width * 0.92, color=palette[condition], zorder=2, edgecolor="none")
         low, high = rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)
         ax.vlines(x, low, high, colors="black", linewidth=0.6, zorder=4, gid="ci")
         ax.hlines(np.concatenate([low, high]), np.tile(x - width / 4, 2), np.tile(x + width / 4, 2), colors="black",
                   linewidth=0.6, zorder=4)
         dots = per_seed[per_seed["condition"] == condition]
         jitter = dict(zip(sorted(dots["seed"].unique()), _seed_jitter(dots["seed"].nunique(), width)))
-        ax.scatter(dots["roi"].map(dict(zip(rois, x))) + dots["seed"].map(jitter), dots["median_r"], s=7,
+        ax.scatter(dots["roi"].map(dict(zip(rois, x))) + dots["seed"].map(jitter), dots["mean_r"], s=7,
                    facecolor="white", edgecolor="0.1", linewidth=0.5, zorder=5, gid=f"seeds:{condition}")
         for xi, (_, row) in zip(x, rows.iterrows()):
             mark = significance_mark(row["p_fdr"], row["p_vs_reference_fdr"])
             if mark:
-                ax.annotate(mark, (xi, np.nanmax([row["ci_high"], row["median_r"]])), xytext=(0, 1.5),
+                ax.annotate(mark, (xi, np.nanmax([row["ci_high"], row["mean_r"]])), xytext=(0, 1.5),
                             textcoords="offset points", ha="center", va="bottom", fontsize=7.5, linespacing=0.8)
     ceiling = table.groupby(level="roi")["ceiling"].mean().loc[rois]
     ax.hlines(ceiling, np.arange(len(rois)) - 0.47, np.arange(len(rois)) + 0.47, colors="0.4", linestyles="--",
@@ -77,15 +77,15 @@ def plot_encoding_by_roi(scores: pd.DataFrame, summary: pd.DataFrame, layer_map:
     ax.set_xlim(-0.5, len(rois) - 0.5)
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_xlabel("ROI (mapped model layer)")
-    ax.set_ylabel("encoding model: median voxel r\non held-out images")
+    ax.set_ylabel("encoding model: mean voxel r\non held-out images")
     p_label = "FDR p" if corrected else "p (uncorrected)"
     handles = [Patch(color=palette[c], label=c) for c in conditions] + [
         Line2D([], [], linestyle="none", marker="o", markersize=3, markerfacecolor="white", markeredgecolor="0.1",
                markeredgewidth=0.5, label="one seed"),
         Line2D([], [], color="black", linewidth=0.6, marker="_", markersize=4, label=f"{interval} of the mean"),
-        Line2D([], [], color="0.4", linestyle="--", linewidth=0.8, label="median voxel\nnoise ceiling (r)"),
+        Line2D([], [], color="0.4", linestyle="--", linewidth=0.8, label="mean voxel\nnoise ceiling (r)"),
         Line2D([], [], linestyle="none", marker="$*$", markersize=4, color="black",
-               label=f"*, **, ***: {p_label} < .05, .01, .001\n(median r > 0)"),
+               label=f"*, **, ***: {p_label} < .05, .01, .001\n(mean r > 0)"),
     ]
     reference = next((r for r in table["reference"].dropna().astype(str) if r), "")
     if reference:
@@ -108,7 +108,7 @@ def rank_agreement(rsa: pd.Series, encoding: pd.Series) -> tuple[float, float]:
 def plot_rsa_vs_encoding(rsa_summary: pd.DataFrame, encoding_summary: pd.DataFrame,
                          layer_map: Mapping[str, str], conditions: Sequence[str], *, method: str = "spearman",
                          rsa_interval: str = "95% interval", encoding_interval: str = "95% interval") -> plt.Figure:
-    """One panel per ROI: each condition at (RSA score, encoding median r) of the ROI's
+    """One panel per ROI: each condition at (RSA score, encoding mean voxel r) of the ROI's
     mapped layer, with both intervals as error bars; in the corner, Kendall's tau of the
     two rankings of the conditions and its exact p."""
     require_columns(rsa_summary, RSA_SUMMARY_COLUMNS, "RSA summary")
@@ -121,17 +121,17 @@ def plot_rsa_vs_encoding(rsa_summary: pd.DataFrame, encoding_summary: pd.DataFra
     for ax, roi in zip(axes[0], rois):
         for condition in conditions:
             a, b = rsa.loc[(roi, condition)], enc.loc[(roi, condition)]
-            ax.errorbar(a["rho_mean"], b["median_r"], xerr=[[a["rho_mean"] - a["ci_low"]], [a["ci_high"] - a["rho_mean"]]],
-                        yerr=[[b["median_r"] - b["ci_low"]], [b["ci_high"] - b["median_r"]]], fmt="o", markersize=3.5,
+            ax.errorbar(a["rho_mean"], b["mean_r"], xerr=[[a["rho_mean"] - a["ci_low"]], [a["ci_high"] - a["rho_mean"]]],
+                        yerr=[[b["mean_r"] - b["ci_low"]], [b["ci_high"] - b["mean_r"]]], fmt="o", markersize=3.5,
                         color=palette[condition], elinewidth=0.6, capsize=1.5, gid=f"condition:{condition}")
-        tau, p = rank_agreement(rsa.loc[roi].loc[conditions, "rho_mean"], enc.loc[roi].loc[conditions, "median_r"])
+        tau, p = rank_agreement(rsa.loc[roi].loc[conditions, "rho_mean"], enc.loc[roi].loc[conditions, "mean_r"])
         ax.set_title(f"{roi} ({layer_map[roi]})", fontsize=7)
         if np.isfinite(tau):
             ax.text(0.03, 0.97, f"τ = {tau:.2f}\np = {p:.2g}", transform=ax.transAxes, ha="left", va="top",
                     fontsize=6, gid="kendall-tau")
         ax.spines[["top", "right"]].set_visible(False)
         ax.set_xlabel(f"RSA ({method_label(method)})")
-    axes[0][0].set_ylabel("encoding: median voxel r")
+    axes[0][0].set_ylabel("encoding: mean voxel r")
     handles = [Line2D([], [], linestyle="none", marker="o", markersize=3.5, color=palette[c], label=c)
                for c in conditions]
     handles.append(Line2D([], [], color="0.3", linewidth=0.6, label=f"RSA: {rsa_interval}\n"
