@@ -133,6 +133,14 @@ def reliability_ratio(subject_vectors: np.ndarray, method: str) -> float:
     return s * (1 + (s - 2) * r) / ((s - 1) * (1 + (s - 1) * r))
 
 
+def _check_factors_and_level(factors: Sequence[str], level: float) -> None:
+    unknown = sorted(set(factors) - set(FACTORS))
+    if unknown:
+        raise ValueError(f"unknown random factor(s) {unknown}; expected some of {FACTORS}")
+    if not 0 < level < 1:
+        raise ValueError("level must be between 0 and 1")
+
+
 def _drop_missing(models: np.ndarray, subjects: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Drop the stimuli with a NaN row in any RDM; refuse NaN pairs of other shapes."""
     i, j = np.triu_indices(n, k=1)
@@ -163,11 +171,7 @@ def contrast_inference(
     """
     if method not in METHODS:
         raise ValueError(f"contrast inference supports rsa.method {METHODS}, not {method!r} (use the bootstrap)")
-    unknown = sorted(set(factors) - set(FACTORS))
-    if unknown:
-        raise ValueError(f"unknown random factor(s) {unknown}; expected some of {FACTORS}")
-    if not 0 < level < 1:
-        raise ValueError("level must be between 0 and 1")
+    _check_factors_and_level(factors, level)
     arr = np.asarray(model_rdms, dtype=np.float64)
     if arr.ndim != 4 or arr.shape[2] != arr.shape[3]:
         raise ValueError(f"model_rdms must be (conditions, seeds, n, n), got shape {arr.shape}")
@@ -227,11 +231,7 @@ def contrast_inference_from_influence(
     :class:`lrrsa.rsa.influence.StimulusDesign`. Raises ValueError for mismatched shapes,
     an unknown factor or fewer than 4 stimuli.
     """
-    unknown = sorted(set(factors) - set(FACTORS))
-    if unknown:
-        raise ValueError(f"unknown random factor(s) {unknown}; expected some of {FACTORS}")
-    if not 0 < level < 1:
-        raise ValueError("level must be between 0 and 1")
+    _check_factors_and_level(factors, level)
     values = np.asarray(scores, dtype=np.float64)
     psi = np.asarray(influences, dtype=np.float64)
     if values.ndim != 3 or psi.shape[:3] != values.shape or psi.ndim != 4:

@@ -106,12 +106,7 @@ def pixel_roi_tests(
     pixel, pixel_stimuli = load_rdm(pixel_rdm)
     if list(pixel_stimuli) != list(stimuli):
         raise ValueError(f"ROI {roi}: {pixel_rdm}: its stimuli differ from {group_rdm}'s")
-    subjects = {}
-    for subject, path in subject_rdms.items():
-        brain, ids = load_rdm(path)
-        if list(ids) != list(stimuli):
-            raise ValueError(f"ROI {roi}: {path}: its stimuli differ from {group_rdm}'s")
-        subjects[subject] = brain
+    subjects = dict(zip(subject_rdms, load_matching(list(subject_rdms.values()), stimuli)))
     empty = [s for s, brain in subjects.items() if not _has_data(brain)]
     with_data = [brain for s, brain in subjects.items() if s not in empty]
     perm_seed, boot_seed = derived_seed(seed, "permutations"), derived_seed(seed, "bootstrap")

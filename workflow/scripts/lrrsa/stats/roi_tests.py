@@ -114,12 +114,7 @@ def roi_tests(
     pairs = _condition_pairs(conditions)
     diffs = np.array([means[a] - means[b] for a, b in pairs]).reshape(len(pairs), len(keys))
     perm_seed, boot_seed = derived_seed(seed, "permutations"), derived_seed(seed, "bootstrap")
-    subjects = {}
-    for subject, path in subject_rdms.items():
-        brain, ids = load_rdm(path)
-        if list(ids) != list(stimuli):
-            raise ValueError(f"{path}: its stimuli differ from the group RDM's")
-        subjects[subject] = brain
+    subjects = dict(zip(subject_rdms, load_matching(list(subject_rdms.values()), stimuli)))
     empty = [s for s, brain in subjects.items() if not _has_data(brain)]
     if empty:
         log.warning("ROI %s: no dissimilarities for subject(s) %s (no voxels in the ROI?): their rows are NaN and "
