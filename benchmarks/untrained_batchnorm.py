@@ -46,7 +46,7 @@ from lrrsa.data.stimuli import image_path, write_selected_stimuli  # noqa: E402
 from lrrsa.data.training_images import load_training_set  # noqa: E402
 from lrrsa.model import Architecture, build_model  # noqa: E402
 from lrrsa.rdm_io import load_matching, load_rdm  # noqa: E402
-from lrrsa.rdms import write_model_rdm, write_roi_rdm  # noqa: E402
+from lrrsa.rdms import write_model_rdms, write_roi_rdm  # noqa: E402
 from lrrsa.training import TrainingSettings, configure_torch, train  # noqa: E402
 from train_rules import DEFAULT_DATA, training_set  # noqa: E402
 
@@ -106,7 +106,7 @@ def layer_rdms(model, table: pd.DataFrame, images: Path, layers: list[str], conf
                     device=torch.device("cpu"))
     rdms = {}
     for layer in layers:
-        write_model_rdm(out, layer, workdir / f"{layer}.npz", metric=config["rdm"]["metric"])
+        write_model_rdms(out, [layer], [workdir / f"{layer}.npz"], metric=config["rdm"]["metric"])
         rdms[layer] = load_rdm(workdir / f"{layer}.npz")[0]
     return rdms
 

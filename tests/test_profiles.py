@@ -16,7 +16,7 @@ GPU_RULES = {"train_model", "extract_activations", "extract_encoding_activations
 DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 # One training and one extraction job per (condition, seed) of the demo.
 MODELS = len(DEMO["conditions"]) * len(DEMO["seeds"])
-HEAVY_RULES = GPU_RULES | {"compute_model_rdm", "compute_brain_rdm", "compute_pixel_rdm", "compute_split_half_rdms",
+HEAVY_RULES = GPU_RULES | {"compute_model_rdms", "compute_brain_rdms", "compute_pixel_rdm", "compute_split_half_rdms",
                            "run_roi_tests", "run_pixel_baseline_tests", "estimate_noise_ceiling", "select_layers",
                            "score_model"}
 
@@ -69,9 +69,9 @@ def test_slurm_profile_is_read_and_sends_gpu_jobs_to_the_gpu_partition(tmp_path)
     output = dry_run(tmp_path, "--profile", str(PROFILES / "slurm"))
     train = job_resources(output, "train_model")
     assert len(train) == MODELS and all("gpu=1" in r and "slurm_partition=gpu" in r for r in train), train[:2]
-    rdm = job_resources(output, "compute_model_rdm")
-    assert len(rdm) == MODELS * 5 and all("slurm_partition=cpu" in r and "gpu" not in r for r in rdm), rdm[:2]
-    # Per-layer RDMs and scores go to Slurm as group jobs of 5 models, not one by one.
+    rdm = job_resources(output, "compute_model_rdms")
+    assert len(rdm) == MODELS and all("slurm_partition=cpu" in r and "gpu" not in r for r in rdm), rdm[:2]
+    # Each model's RDMs and scores go to Slurm as group jobs of 5 models, not one by one.
     assert output.count("Group job model_rdms") == -(-MODELS // 5)
 
 

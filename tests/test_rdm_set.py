@@ -86,10 +86,11 @@ def test_set_becomes_table_images_and_reordered_rdms(tmp_path, good, suffix):
     for stimulus, concept in zip(table["stimulus"], table["concept"]):
         assert (out / "images/object_images" / concept / stimulus).read_bytes() == (good["images"] / stimulus).read_bytes()
     order = [IDS.index(s) for s in sorted(IDS)]
-    rs.write_rdm_from_set(path, "IT", "sub-02", out / "stimuli.tsv", out / "it.npz")
-    rdm, ids = load_rdm(out / "it.npz")
-    assert ids == sorted(IDS)
-    np.testing.assert_allclose(rdm, good["arrays"]["IT"][1][np.ix_(order, order)], atol=1e-12)
+    rs.write_rdms_from_set(path, ["IT", "EVC"], "sub-02", out / "stimuli.tsv", [out / "it.npz", out / "evc.npz"])
+    for name, array in [("it", "IT"), ("evc", "EVC")]:
+        rdm, ids = load_rdm(out / f"{name}.npz")
+        assert ids == sorted(IDS)
+        np.testing.assert_allclose(rdm, good["arrays"][array][1][np.ix_(order, order)], atol=1e-12)
 
 
 def test_things_layout_list_rule_concepts_and_2d_array(tmp_path):
@@ -102,7 +103,7 @@ def test_things_layout_list_rule_concepts_and_2d_array(tmp_path):
                          list_file=tmp_path / "keep.txt")
     assert table.to_dict("list") == {"stimulus": ["ant_01b.jpg", "bee_01b.jpg", "cat_02b.jpg"],
                                      "concept": ["insect", "insect", "felid"]}
-    rs.write_rdm_from_set(path, "IT", "sub-01", out / "stimuli.tsv", out / "it.npz")
+    rs.write_rdms_from_set(path, ["IT"], "sub-01", out / "stimuli.tsv", [out / "it.npz"])
     keep = [IDS.index(s) for s in table["stimulus"]]
     np.testing.assert_allclose(load_rdm(out / "it.npz")[0], rdm[np.ix_(keep, keep)])
 
@@ -252,7 +253,7 @@ def test_rdm_set_of_the_demo_runs_end_to_end(tmp_path):
     assert len(scores) == 2 * 2 * 3  # layers x ROIs x (2 subjects + group)
     assert scores["rho"].between(-1, 1).all() and (scores["n_pairs"] == 12 * 11 // 2).all()
     assert (out / "figures/rsa_by_roi.png").exists() and not (out / "data/roi_voxels.tsv").exists()
-    assert "rule compute_brain_rdm" not in result.stderr and "rule take_brain_rdm" in result.stderr
+    assert "rule compute_brain_rdms" not in result.stderr and "rule take_brain_rdms" in result.stderr
     dry = subprocess.run([*cmd, "-n"], capture_output=True, text=True, timeout=300)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
 

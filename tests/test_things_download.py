@@ -394,11 +394,11 @@ def test_paper_config_plans_downloads_and_every_job_with_no_data(tmp_path):
         "download_cifar10": 1, "download_things_betas": 1, "download_things_images": 1,
         "extract_things_metadata": n_subjects, "extract_things_responses": n_subjects, "select_stimuli": 1,
         "extract_stimulus_images": 1, "count_roi_voxels": 1, "train_model": n_models,
-        "extract_activations": n_models, "compute_brain_rdm": n_rois * n_subjects, "average_brain_rdms": n_rois,
+        "extract_activations": n_models, "compute_brain_rdms": n_subjects, "average_brain_rdms": 1,
         "compute_pixel_rdm": 1, "score_model": n_models, "collect_scores": 1, "all": 1,
     }
     assert {k: counts.get(k) for k in expected} == expected
-    assert counts["compute_model_rdm"] == n_models * len(config["activations"]["layers"])
+    assert counts["compute_model_rdms"] == n_models
     assert not any(rule not in counts for rule in ("summarise_scores", "plot_rsa_by_roi"))
     assert (tmp_path / "resources").exists() is False  # a dry run writes no data
 
@@ -418,7 +418,7 @@ def test_local_copies_replace_downloads(tmp_path, things):
     counts = job_counts(run_snakemake(tmp_path, "-n"))
     assert not {"download_things_betas", "download_things_images", "extract_things_metadata",
                 "extract_things_responses", "extract_stimulus_images"} & set(counts)
-    assert counts["select_stimuli"] == 1 and counts["compute_brain_rdm"] == 2 * len(config["brain_data"]["rois"])
+    assert counts["select_stimuli"] == 1 and counts["compute_brain_rdms"] == 2
 
 
 TINY = {

@@ -219,7 +219,7 @@ def test_changing_bp_lr_reruns_only_bp_and_what_depends_on_it(tiny_run):
     rules = {rule for rule, _ in jobs}
     assert sorted(w for r, w in jobs if r == "train_model") == ["condition=bp, seed=1", "condition=bp, seed=2"]
     assert all("condition=untrained" not in w for _, w in jobs)
-    assert rules == {"train_model", "extract_activations", "compute_model_rdm", "score_model",
+    assert rules == {"train_model", "extract_activations", "compute_model_rdms", "score_model",
                      "collect_scores", "summarise_scores", "all", "extract_encoding_activations", "fit_encoding",
                      "collect_encoding_scores", "test_encoding", "summarise_encoding",
                      "run_roi_tests", "compare_conditions", "tabulate_partial_rsa", "tabulate_subject_scores",

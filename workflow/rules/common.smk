@@ -123,11 +123,12 @@ def brain_subject_inputs(subject, kinds=("ResponseData.h5", "VoxelMetadata.csv",
     return {kind.split(".")[0]: subject_file(subject, kind) for kind in kinds}
 
 
-def brain_rdm_inputs(roi, subject):
-    """Inputs of one subject's brain RDM of one ROI."""
+def brain_rdm_inputs(subject, rois=ROIS):
+    """Inputs of one subject's brain RDMs of these ROIs."""
     if RDM_SET:
         return {"rdm_set": BRAIN["rdm_file"]}
-    return {**brain_subject_inputs(subject), "roi_masks": roi_masks(roi, [subject])}
+    masks = [mask for roi in rois for mask in roi_masks(roi, [subject])]
+    return {**brain_subject_inputs(subject), "roi_masks": list(dict.fromkeys(masks))}
 
 
 def stimulus_list_input():
@@ -253,7 +254,7 @@ def split_half_inputs(roi):
     """Inputs of compute_split_half_rdms: every subject's brain files for this ROI."""
     inputs = {}
     for subject in SUBJECTS:
-        for key, value in brain_rdm_inputs(roi, subject).items():
+        for key, value in brain_rdm_inputs(subject, [roi]).items():
             inputs.setdefault(key, []).extend(value if isinstance(value, list) else [value])
     return {key: list(dict.fromkeys(values)) for key, values in inputs.items()}
 

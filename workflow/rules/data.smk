@@ -196,18 +196,18 @@ if RDM_SET:
             "../scripts/prepare_rdm_set.py"
 
     # The RDMs of an rdm_set are taken as they are, instead of computed from betas.
-    ruleorder: take_brain_rdm > compute_brain_rdm
+    ruleorder: take_brain_rdms > compute_brain_rdms
 
-    rule take_brain_rdm:
+    rule take_brain_rdms:
         input:
             rdm_set=BRAIN["rdm_file"],
             stimuli=results("data/stimuli.tsv"),
         output:
-            results("rdms/brain/{roi}/{subject}.npz"),
+            [brain_rdm_path(roi, "{subject}") for roi in ROIS],
         params:
-            array=lambda w: BRAIN["rois"][w.roi][0],
+            arrays=[BRAIN["rois"][roi][0] for roi in ROIS],
         log:
-            log_of("rdms/brain/{roi}/{subject}"),
+            log_of("rdms/brain/{subject}"),
         threads: 1
         resources:
             mem_mb=2000,
@@ -215,7 +215,7 @@ if RDM_SET:
         conda:
             "../../envs/analysis.yaml"
         script:
-            "../scripts/take_brain_rdm.py"
+            "../scripts/take_brain_rdms.py"
 
 else:
 

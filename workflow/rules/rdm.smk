@@ -1,15 +1,18 @@
 # RDMs: per model layer, per brain ROI and subject, the subject average, and pixels.
 
 
-rule compute_model_rdm:
+# One job per model and one per subject: a layer's or an ROI's RDM takes seconds, less
+# than starting a job, and a config change that touches one touches them all.
+rule compute_model_rdms:
     input:
         results("activations/{condition}/seed-{seed}.h5"),
     output:
-        results("rdms/model/{condition}/seed-{seed}/{layer}.npz"),
+        expand(results("rdms/model/{{condition}}/seed-{{seed}}/{layer}.npz"), layer=LAYERS),
     params:
+        layers=LAYERS,
         metric=config["rdm"]["metric"],
     log:
-        log_of("rdms/model/{condition}/seed-{seed}/{layer}"),
+        log_of("rdms/model/{condition}/seed-{seed}"),
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
@@ -17,23 +20,23 @@ rule compute_model_rdm:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/compute_model_rdm.py"
+        "../scripts/compute_model_rdms.py"
 
 
-rule compute_brain_rdm:
+rule compute_brain_rdms:
     input:
-        unpack(lambda w: brain_rdm_inputs(w.roi, w.subject)),
+        unpack(lambda w: brain_rdm_inputs(w.subject)),
         stimuli=results("data/stimuli.tsv"),
     output:
-        results("rdms/brain/{roi}/{subject}.npz"),
+        [brain_rdm_path(roi, "{subject}") for roi in ROIS],
     params:
         betas_dir=brain_betas_dir(),
-        roi_columns=lambda w: config["brain_data"]["rois"][w.roi],
-        zscore=config["brain_data"]["zscore"],
-        min_nc_testset=config["brain_data"]["min_nc_testset"],
+        rois=BRAIN["rois"],
+        zscore=BRAIN["zscore"],
+        min_nc_testset=BRAIN["min_nc_testset"],
         metric=config["rdm"]["metric"],
     log:
-        log_of("rdms/brain/{roi}/{subject}"),
+        log_of("rdms/brain/{subject}"),
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -41,17 +44,20 @@ rule compute_brain_rdm:
     conda:
         "../../envs/analysis.yaml"
     script:
-        "../scripts/compute_brain_rdm.py"
+        "../scripts/compute_brain_rdms.py"
 
 
 rule average_brain_rdms:
     input:
-        rdms=expand(results("rdms/brain/{{roi}}/{subject}.npz"), subject=SUBJECTS),
+        # ROI-major, as the script reads them.
+        rdms=[brain_rdm_path(roi, subject) for roi in ROIS for subject in SUBJECTS],
         stimuli=results("data/stimuli.tsv"),
     output:
-        results("rdms/brain/{roi}/group.npz"),
+        [brain_rdm_path(roi, "group") for roi in ROIS],
+    params:
+        subjects=SUBJECTS,
     log:
-        log_of("rdms/brain/{roi}/group"),
+        log_of("rdms/brain/group"),
     threads: 1
     resources:
         mem_mb=2000,

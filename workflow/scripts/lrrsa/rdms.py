@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import h5py
@@ -16,6 +16,19 @@ from lrrsa.rdm_io import load_matching, save_rdm
 from lrrsa.rsa.rdm import rdm
 
 log = logging.getLogger(__name__)
+
+
+def write_subject_rdms(
+    betas_dir: Path, subject: str, rois: Mapping[str, Sequence[str]], stimulus_table: Path, outs: Sequence[Path],
+    *, zscore: bool, min_nc_testset: float | None, metric: str,
+) -> None:
+    """One subject's RDM of each ROI (``outs[i]`` for the i-th item of ``rois``, ROI name ->
+    its columns or masks), as :func:`write_roi_rdm` writes them, in one job."""
+    if len(rois) != len(outs):
+        raise ValueError(f"{len(rois)} ROIs but {len(outs)} output files")
+    for columns, out in zip(rois.values(), outs):
+        write_roi_rdm(betas_dir, subject, columns, stimulus_table, out, zscore=zscore,
+                      min_nc_testset=min_nc_testset, metric=metric)
 
 
 def write_roi_rdm(
@@ -69,10 +82,18 @@ def write_pixel_rdm(stimulus_table: Path, images_dir: Path, out: Path, *, image_
     save_rdm(out, rdm(pixels, metric), table["stimulus"].tolist())
 
 
-def write_model_rdm(activations: Path, layer: str, out: Path, *, metric: str) -> None:
-    """RDM of one cached layer, streamed from the HDF5 file (never loaded whole)."""
+def write_model_rdms(activations: Path, layers: Sequence[str], outs: Sequence[Path], *, metric: str) -> None:
+    """RDM of each cached layer (``outs[i]`` for ``layers[i]``), each streamed from the
+    HDF5 file (never loaded whole). Raises KeyError naming the file and its layers when
+    a layer is not cached."""
+    if len(layers) != len(outs):
+        raise ValueError(f"{len(layers)} layers but {len(outs)} output files")
     with h5py.File(activations, "r") as h5:
-        if layer not in h5:
-            raise KeyError(f"{activations}: no layer {layer!r}; it has {sorted(k for k in h5 if k != 'stimuli')}")
+        cached = sorted(k for k in h5 if k != "stimuli")
+        missing = [layer for layer in layers if layer not in h5]
+        if missing:
+            raise KeyError(f"{activations}: no layer {missing}; it has {cached}")
         stimuli = h5["stimuli"].asstr()[()].tolist()
-        save_rdm(out, rdm(h5[layer], metric), stimuli)
+        for layer, out in zip(layers, outs):
+            save_rdm(out, rdm(h5[layer], metric), stimuli)
+            log.info("%s: %s, %d stimuli -> %s", activations, layer, len(stimuli), out)

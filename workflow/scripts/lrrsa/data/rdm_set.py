@@ -25,7 +25,7 @@ THINGS layout (``<images_dir>/object_images/<concept>/<id>``).
 
 :func:`prepare_rdm_set` validates the whole set against the configuration, writes the
 stimulus table and links (or copies) the images into the THINGS layout the rest of the
-workflow reads; :func:`write_rdm_from_set` writes one subject's RDM of one ROI in the
+workflow reads; :func:`write_rdms_from_set` writes one subject's RDM of each ROI in the
 stimulus table's order. The group RDM is then the subjects' mean, as for THINGS-fMRI.
 """
 
@@ -55,7 +55,7 @@ __all__ = [
     "read_subject_rdm",
     "read_subjects",
     "validate_rdm",
-    "write_rdm_from_set",
+    "write_rdms_from_set",
 ]
 
 log = logging.getLogger(__name__)
@@ -426,10 +426,16 @@ def prepare_rdm_set(
     return table
 
 
-def write_rdm_from_set(rdm_file: Path | str, roi_array: str, subject: str, stimulus_table: Path | str, out: Path | str) -> None:
-    """One subject's RDM of one ROI array, in the stimulus table's order, as a workflow RDM file."""
+def write_rdms_from_set(
+    rdm_file: Path | str, roi_arrays: Sequence[str], subject: str, stimulus_table: Path | str, outs: Sequence[Path | str],
+) -> None:
+    """One subject's RDM of each ROI array (``outs[i]`` for ``roi_arrays[i]``), in the
+    stimulus table's order, as workflow RDM files. Raises :class:`RdmSetError` naming the
+    file and the stimuli the set lacks."""
     from lrrsa.rdm_io import save_rdm
 
+    if len(roi_arrays) != len(outs):
+        raise ValueError(f"{len(roi_arrays)} ROI arrays but {len(outs)} output files")
     rdm_set = read_rdm_set(rdm_file)
     stimuli = read_stimulus_table(stimulus_table)["stimulus"].tolist()
     position = {s: i for i, s in enumerate(rdm_set.stimuli)}
@@ -437,6 +443,7 @@ def write_rdm_from_set(rdm_file: Path | str, roi_array: str, subject: str, stimu
     if unknown:
         raise RdmSetError(f"{stimulus_table}: {len(unknown)} stimuli not in {rdm_set.path}: {_preview(unknown)}")
     order = np.array([position[s] for s in stimuli])
-    matrix = read_subject_rdm(rdm_set, roi_array, subject)[np.ix_(order, order)]
-    save_rdm(out, matrix, stimuli)
-    log.info("%s: %s of %s, %d stimuli -> %s", rdm_set.path, roi_array, subject, len(stimuli), out)
+    for roi_array, out in zip(roi_arrays, outs):
+        matrix = read_subject_rdm(rdm_set, roi_array, subject)[np.ix_(order, order)]
+        save_rdm(out, matrix, stimuli)
+        log.info("%s: %s of %s, %d stimuli -> %s", rdm_set.path, roi_array, subject, len(stimuli), out)
