@@ -15,11 +15,18 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
-from lrrsa.data import download as dl  # noqa: E402
-from lrrsa.data.download import DownloadError, download, file_md5, verify_file  # noqa: E402
+from lrrsa.data import download as dl
+from lrrsa.data.download import (
+    DownloadError,
+    download,
+    file_md5,
+    file_sha1,
+    verify_file,
+)
 
 PAYLOAD = bytes((i * 7919 + (i >> 8)) % 256 for i in range(300_000))
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
+PAYLOAD_SHA1 = hashlib.sha1(PAYLOAD).hexdigest()
 CHUNK = 16_384
 
 
@@ -335,3 +342,113 @@ def test_file_md5_and_verify_file(tmp_path):
         verify_file(path, md5="0" * 32)
     with pytest.raises(DownloadError, match="does not exist"):
         verify_file(tmp_path / "missing")
+
+
+# ------------------------------------------------------------------------- SHA-1
+
+
+def corrupted(payload: bytes) -> bytes:
+    """What the server sends in ``corrupt`` mode."""
+    body = bytearray(payload)
+    body[len(body) // 2] ^= 0xFF
+    return bytes(body)
+
+
+def test_sha1_download_verifies(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    assert fetch(server, dest, sha1=PAYLOAD_SHA1.upper(), size=len(PAYLOAD)) == dest
+    assert dest.read_bytes() == PAYLOAD
+    assert leftovers(tmp_path) == ["file.bin"]
+
+
+def test_sha1_mismatch_deletes_part_and_raises_naming_url_file_and_digests(server, tmp_path):
+    server.mode = "corrupt"
+    dest = tmp_path / "file.bin"
+    with pytest.raises(DownloadError) as info:
+        fetch(server, dest, sha1=PAYLOAD_SHA1)
+    message = str(info.value)
+    actual = hashlib.sha1(corrupted(PAYLOAD)).hexdigest()
+    for part in (server.url, str(dest), PAYLOAD_SHA1, actual, "sha1", "file.bin.part"):
+        assert part in message
+    assert leftovers(tmp_path) == []  # neither dest nor the .part
+
+
+def test_md5_and_sha1_together_both_checked(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    fetch(server, dest, md5=PAYLOAD_MD5, sha1=PAYLOAD_SHA1)
+    assert dest.read_bytes() == PAYLOAD
+    # right md5, wrong sha1: the sha1 still fails the download
+    with pytest.raises(DownloadError, match="sha1 mismatch"):
+        fetch(server, tmp_path / "other.bin", md5=PAYLOAD_MD5, sha1="0" * 40)
+    assert leftovers(tmp_path) == ["file.bin"]
+
+
+def test_resumed_download_sha1_covers_the_resumed_prefix(server, tmp_path):
+    """A cut connection is resumed with Range; the sha1 checked is of the whole file."""
+    server.mode = "cut"
+    dest = tmp_path / "file.bin"
+    fetch(server, dest, sha1=PAYLOAD_SHA1)
+    assert dest.read_bytes() == PAYLOAD
+    assert [r.get("range") for r in server.requests] == [None, f"bytes={server.cut_after}-"]
+
+
+def test_existing_part_resumed_then_sha1_of_whole_file(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    (tmp_path / "file.bin.part").write_bytes(PAYLOAD[:12_345])
+    fetch(server, dest, sha1=PAYLOAD_SHA1)
+    assert dest.read_bytes() == PAYLOAD
+    assert [r.get("range") for r in server.requests] == ["bytes=12345-"]
+
+
+def test_resumed_part_with_a_wrong_prefix_fails_sha1(server, tmp_path):
+    """Bytes of the .part that were never requested still count: a wrong prefix
+    (here zeros) followed by the right rest fails, and the .part is deleted."""
+    dest = tmp_path / "file.bin"
+    (tmp_path / "file.bin.part").write_bytes(b"\x00" * 5000)
+    expected_actual = hashlib.sha1(b"\x00" * 5000 + PAYLOAD[5000:]).hexdigest()
+    with pytest.raises(DownloadError) as info:
+        fetch(server, dest, sha1=PAYLOAD_SHA1)
+    assert expected_actual in str(info.value) and PAYLOAD_SHA1 in str(info.value)
+    assert [r.get("range") for r in server.requests] == ["bytes=5000-"]
+    assert leftovers(tmp_path) == []
+
+
+def test_complete_part_of_expected_size_verified_by_sha1_without_request(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    (tmp_path / "file.bin.part").write_bytes(PAYLOAD)
+    fetch(server, dest, sha1=PAYLOAD_SHA1, size=len(PAYLOAD))
+    assert dest.read_bytes() == PAYLOAD
+    assert server.requests == []
+
+
+def test_existing_dest_verified_by_sha1_without_request(server, tmp_path):
+    dest = tmp_path / "file.bin"
+    dest.write_bytes(PAYLOAD)
+    assert fetch(server, dest, sha1=PAYLOAD_SHA1) == dest
+    assert server.requests == []
+    dest.write_bytes(b"not the payload")
+    with pytest.raises(DownloadError, match=re.escape(str(dest))) as info:
+        fetch(server, dest, sha1=PAYLOAD_SHA1)
+    assert PAYLOAD_SHA1 in str(info.value)
+    assert hashlib.sha1(b"not the payload").hexdigest() in str(info.value)
+    assert server.requests == []
+    assert dest.read_bytes() == b"not the payload"  # a bad dest is reported, not deleted
+
+
+def test_malformed_sha1_is_refused_before_any_request(server, tmp_path):
+    with pytest.raises(ValueError, match="40 hexadecimal"):
+        fetch(server, tmp_path / "f", sha1=PAYLOAD_MD5)  # an md5 passed as sha1
+    assert server.requests == []
+
+
+def test_file_sha1_and_verify_file_sha1(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(PAYLOAD)
+    assert file_sha1(path) == PAYLOAD_SHA1
+    assert file_sha1(path, chunk_size=1000) == PAYLOAD_SHA1
+    assert verify_file(path, sha1=PAYLOAD_SHA1.upper(), md5=PAYLOAD_MD5, size=len(PAYLOAD)) == path
+    with pytest.raises(DownloadError) as info:
+        verify_file(path, sha1="f" * 40)
+    assert "sha1" in str(info.value) and "f" * 40 in str(info.value) and PAYLOAD_SHA1 in str(info.value)
+    with pytest.raises(DownloadError, match=f"{len(PAYLOAD) + 1} bytes"):  # size before hashing
+        verify_file(path, sha1="f" * 40, size=len(PAYLOAD) + 1)

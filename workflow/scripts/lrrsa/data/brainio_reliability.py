@@ -22,22 +22,37 @@ here, exactly (a test re-implements it):
    reliability is the mean over splits. Per neuroid, the mean over splits is returned
    too, to select neuroids (e.g. reliability > 0.3, as Papale2025/TVSD).
 
+:func:`reliable_neuroids` selects the neuroids whose reliability is above a threshold,
+per animal, as Brain-Score's Papale2025 benchmark does (> 0.3): from this split-half
+reliability (``method="split_half"``) or from a reliability stored in the file
+(``method="coordinate"``: Papale2025's ``reliability`` neuroid coordinate, which is
+what Brain-Score itself compares; see :mod:`lrrsa.data.brainio_catalog`).
+
 Random draws differ from Brain-Score's (numpy Generator vs. scikit-learn's
 RandomState), so values agree in distribution, not digit for digit.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from lrrsa.data.brainio_responses import StimulusResponses, group_means
 
-__all__ = ["Reliability", "internal_consistency", "repetition_labels", "split_half_reliability", "split_labels"]
+__all__ = [
+    "Reliability",
+    "ReliableNeuroids",
+    "internal_consistency",
+    "reliable_neuroids",
+    "repetition_labels",
+    "split_half_reliability",
+    "split_labels",
+]
 
 _MIN_STIMULI = 3
 
@@ -148,3 +163,151 @@ def internal_consistency(responses: StimulusResponses, *, n_splits: int = 10, se
                                       n_splits=n_splits, seed=seed)
     except ValueError as exc:
         raise ValueError(f"{responses.source}: {exc}") from None
+
+
+# ------------------------------------------------------------ reliable neuroids
+
+
+@dataclass(frozen=True, eq=False)
+class ReliableNeuroids:
+    """Per-neuroid reliability and the neuroids above a threshold (:func:`reliable_neuroids`).
+
+    ``reliability`` (n_neuroids,) float64, in the column order of the responses:
+    split-half, Spearman-Brown corrected r averaged over splits (``method
+    "split_half"``, unitless, at most 1, may be negative; NaN for a neuroid constant
+    in a half) or the stored coordinate (``"coordinate"``). ``mask`` (n_neuroids,)
+    bool: ``reliability > threshold`` (strictly, as Brain-Score; NaN is never above).
+    ``neuroids``: the responses' neuroid table plus columns ``reliability`` and
+    ``reliable``. ``summary``: one row per (animal, region) (columns as present)
+    with ``n_neuroids``, ``n_reliable`` and ``median_reliability``.
+    ``per_animal``: animal -> its :class:`Reliability` (split-half only; key None
+    without an animal coordinate), whose ``value`` is that animal's internal
+    consistency (mean over splits of the median over its neuroids).
+    """
+
+    reliability: np.ndarray
+    mask: np.ndarray
+    threshold: float
+    method: str
+    neuroids: pd.DataFrame
+    neuroid_key_columns: tuple[str, ...]
+    animal_coord: str | None
+    summary: pd.DataFrame
+    per_animal: dict
+    source: object
+
+    @property
+    def keys(self) -> pd.MultiIndex:
+        """Keys (animal, neuroid_id) of the reliable neuroids (neuroid_id alone without animal)."""
+        cols = list(self.neuroid_key_columns)
+        return pd.MultiIndex.from_frame(self.neuroids.loc[self.mask, cols])
+
+    def mask_for(self, neuroids: pd.DataFrame, *, unevaluated: str = "error") -> np.ndarray:
+        """Boolean mask over the rows of another neuroid table (e.g. ``assembly_info(train).neuroids``,
+        to pass as ``stimulus_responses(..., neuroid_mask=...)``), matched by key columns.
+
+        Papale2025's reliability comes from the test assembly (repetitions) and is
+        applied to the train assembly (one presentation each) by this. ``unevaluated``:
+        a row whose key was not evaluated here is an error (``"error"``, naming up to 5
+        keys) or not selected (``"exclude"``). Errors: a key column missing.
+        """
+        cols = list(self.neuroid_key_columns)
+        missing = [c for c in cols if c not in neuroids.columns]
+        if missing:
+            raise ValueError(f"neuroid table has no {', '.join(missing)} column(s) to match the reliability keys {cols}")
+        if unevaluated not in ("error", "exclude"):
+            raise ValueError(f"unevaluated must be 'error' or 'exclude'; got {unevaluated!r}")
+        def as_keys(table):
+            return pd.MultiIndex.from_frame(table[cols].astype(str))
+        evaluated = as_keys(self.neuroids)
+        other = as_keys(neuroids)
+        unknown = ~other.isin(evaluated)
+        if unknown.any() and unevaluated == "error":
+            names = [tuple(k) for k in other[unknown][:5]]
+            raise ValueError(
+                f"{int(unknown.sum())} neuroid(s) of the table were not evaluated for reliability "
+                f"(keys {', '.join(cols)}: {names}{', ...' if unknown.sum() > 5 else ''}); pass unevaluated='exclude' to leave them out"
+            )
+        return other.isin(evaluated[self.mask])
+
+
+def _summary(table: pd.DataFrame, animal_coord: str | None) -> pd.DataFrame:
+    groups = [c for c in (animal_coord, "region") if c is not None and c in table.columns]
+    agg = {"n_neuroids": ("reliable", "size"), "n_reliable": ("reliable", "sum"), "median_reliability": ("reliability", "median")}
+    if not groups:
+        return table.assign(_all=0).groupby("_all").agg(**agg).reset_index(drop=True)
+    out = table.groupby(groups, sort=True, dropna=False).agg(**agg).reset_index()
+    out["n_reliable"] = out["n_reliable"].astype(np.int64)
+    return out
+
+
+def reliable_neuroids(
+    responses: StimulusResponses,
+    threshold: float = 0.3,
+    *,
+    method: str = "split_half",
+    coordinate: str = "reliability",
+    n_splits: int = 10,
+    seed: int = 0,
+) -> ReliableNeuroids:
+    """Reliability of each neuroid of ``responses`` and the mask of those strictly above ``threshold``, per animal.
+
+    Source: Brain-Score vision's Papale2025 benchmark (``benchmarks/papale2025/benchmark.py``:
+    ``filter_reliable_neuroids(assembly, 0.3, 'reliability')`` keeps ``reliability > 0.3``,
+    the same threshold for both monkeys). ``method``:
+
+    - ``"split_half"``: Brain-Score's internal consistency per neuroid
+      (:func:`internal_consistency`: ``n_splits`` random halves of the repetition
+      labels, Pearson r across stimuli, Spearman-Brown n = 2, mean over splits),
+      computed separately for each animal (the animal coordinate of the responses;
+      all neuroids together without one) with the same ``seed``. Needs the
+      per-presentation responses (``stimulus_responses(keep_presentations=True)``)
+      of an assembly with at least 2 repetitions of at least 3 stimuli (Papale2025:
+      the test assembly).
+    - ``"coordinate"``: the neuroid coordinate ``coordinate`` stored in the file, as
+      Brain-Score compares it (Papale2025: ``reliability``, the TVSD authors' value).
+
+    ``threshold``: unitless correlation (Papale2025: 0.3). Returns a
+    :class:`ReliableNeuroids` (arrays of shape (n_neuroids,), columns of ``responses``).
+
+    Errors (``ValueError``, naming the file): an unknown method, a non-finite
+    threshold, a missing or non-numeric coordinate (the available ones listed), and
+    those of :func:`internal_consistency` (per-presentation responses not kept, fewer
+    than 2 repetitions, fewer than 3 stimuli in both halves of a split).
+    """
+    source = responses.source
+    if method not in ("split_half", "coordinate"):
+        raise ValueError(f"{source}: method must be 'split_half' or 'coordinate'; got {method!r}")
+    threshold = float(threshold)
+    if not math.isfinite(threshold):
+        raise ValueError(f"{source}: reliability threshold must be finite; got {threshold}")
+    table = responses.neuroids.reset_index(drop=True)
+    key = tuple(responses.neuroid_key_columns)
+    animal_coord = key[0] if len(key) > 1 else None
+    per_animal: dict = {}
+    if method == "coordinate":
+        if coordinate not in table.columns:
+            raise ValueError(f"{source}: no neuroid coordinate {coordinate!r} holding a reliability; neuroid coordinates: {', '.join(map(str, table.columns))}")
+        try:
+            reliability = table[coordinate].to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{source}: neuroid coordinate {coordinate!r} is not numeric (dtype {table[coordinate].dtype})") from None
+    else:
+        reliability = np.full(len(table), np.nan)
+        animals = [None] if animal_coord is None else list(pd.unique(table[animal_coord]))
+        for animal in animals:
+            cols = np.arange(len(table)) if animal is None else np.flatnonzero((table[animal_coord] == animal).to_numpy())
+            subset = responses if animal is None else replace(
+                responses, responses=responses.responses[:, cols], neuroids=table.iloc[cols].reset_index(drop=True),
+                presentation_responses=None if responses.presentation_responses is None else responses.presentation_responses[:, cols])
+            result = internal_consistency(subset, n_splits=n_splits, seed=seed)
+            reliability[cols] = result.per_neuroid
+            per_animal[animal] = result
+    with np.errstate(invalid="ignore"):
+        mask = reliability > threshold
+    table = table.assign(reliability=reliability, reliable=mask)
+    return ReliableNeuroids(
+        reliability=reliability, mask=mask, threshold=threshold, method=method, neuroids=table,
+        neuroid_key_columns=key, animal_coord=animal_coord, summary=_summary(table, animal_coord),
+        per_animal=per_animal, source=source,
+    )  # fmt: skip

@@ -3,7 +3,9 @@
 Every data rule of the workflow fetches its inputs through :func:`download`:
 CIFAR-10 (~170 MB) as well as the THINGS-fMRI zips (~40 GB). The download goes
 to ``<dest>.part`` and is moved into place with :func:`os.replace` only after
-its size and/or MD5 verify, so ``dest`` either does not exist or is complete.
+its size, MD5 and/or SHA-1 verify, so ``dest`` either does not exist or is
+complete. (Brain-Score's brainio files are registered with SHA-1 hashes, the
+other sources with MD5.)
 An interrupted download (network error, killed job) leaves the ``.part`` file,
 and the next attempt -- in the same call after a back-off, or in a later run --
 resumes it with an HTTP ``Range`` request.
@@ -29,6 +31,7 @@ __all__ = [
     "DownloadError",
     "download",
     "file_md5",
+    "file_sha1",
     "verify_file",
 ]
 
@@ -61,17 +64,41 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-def _new_md5():
-    return hashlib.md5(usedforsecurity=False)
+#: The hashes a download can be verified with, in the order they are checked.
+_HASHES = ("md5", "sha1")
+
+
+def _new_hash(name: str):
+    return hashlib.new(name, usedforsecurity=False)
+
+
+def _expected_hashes(md5: str | None, sha1: str | None) -> dict[str, str]:
+    """{name: lower-case hex} of the hashes given; a malformed SHA-1 is a ValueError
+    (MD5 is not checked for form, as before: a wrong one simply never matches)."""
+    if sha1 is not None and not re.fullmatch(r"[0-9a-fA-F]{40}", sha1):
+        raise ValueError(f"sha1 must be 40 hexadecimal digits; got {sha1!r}")
+    return {name: value.lower() for name, value in (("md5", md5), ("sha1", sha1)) if value is not None}
+
+
+def _file_digests(path: str | os.PathLike, names, chunk_size: int = 1 << 20) -> dict[str, str]:
+    """{name: hex digest} of a file for each hash in ``names``, in one read."""
+    digests = {name: _new_hash(name) for name in names}
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            for digest in digests.values():
+                digest.update(chunk)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
 def file_md5(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
     """Hex MD5 digest of a file, read in chunks of ``chunk_size`` bytes."""
-    digest = _new_md5()
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return _file_digests(path, ("md5",), chunk_size)["md5"]
+
+
+def file_sha1(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-1 digest of a file (40 lower-case hex digits), read in chunks of
+    ``chunk_size`` bytes; Brain-Score registers its brainio files by this hash."""
+    return _file_digests(path, ("sha1",), chunk_size)["sha1"]
 
 
 def _mismatch(what: str, path: Path, expected, actual, url: str | None) -> str:
@@ -80,24 +107,33 @@ def _mismatch(what: str, path: Path, expected, actual, url: str | None) -> str:
 
 
 def verify_file(
-    path: str | os.PathLike, *, md5: str | None = None, size: int | None = None
+    path: str | os.PathLike,
+    *,
+    md5: str | None = None,
+    size: int | None = None,
+    sha1: str | None = None,
 ) -> Path:
-    """Check a file's size and/or MD5; return its path or raise :class:`DownloadError`.
+    """Check a file's size, MD5 and/or SHA-1; return its path or raise :class:`DownloadError`.
 
-    The size is checked first (cheap); the MD5 only when the size is right. With
-    neither given, only existence is checked.
+    The size is checked first (cheap); the hashes only when the size is right, both
+    computed in one read of the file (MD5 reported first when both differ). Hex
+    digests compare case-insensitively. With none given, only existence is checked.
+    Errors: :class:`DownloadError` naming the file, the expected and the actual
+    value; ``ValueError`` for a ``sha1`` that is not 40 hex digits.
     """
     path = Path(path)
+    expected = _expected_hashes(md5, sha1)
     if not path.is_file():
         raise DownloadError(f"{path} does not exist or is not a file")
     if size is not None:
         actual_size = path.stat().st_size
         if actual_size != size:
             raise DownloadError(_mismatch("size", path, f"{size} bytes", f"{actual_size} bytes", None))
-    if md5 is not None:
-        actual_md5 = file_md5(path)
-        if actual_md5 != md5.lower():
-            raise DownloadError(_mismatch("md5", path, md5.lower(), actual_md5, None))
+    if expected:
+        actual = _file_digests(path, expected)
+        for name in _HASHES:
+            if name in expected and actual[name] != expected[name]:
+                raise DownloadError(_mismatch(name, path, expected[name], actual[name], None))
     return path
 
 
@@ -172,20 +208,20 @@ class _Progress:
 
 
 class _Download:
-    """State of one download: the ``.part`` file, its length and running MD5."""
+    """State of one download: the ``.part`` file, its length and running hashes."""
 
-    def __init__(self, url, dest, *, md5, size, timeout, user_agent, chunk_size, progress):
+    def __init__(self, url, dest, *, expected, size, timeout, user_agent, chunk_size, progress):
         self.url = url
         self.dest = dest
         self.part = dest.with_name(dest.name + ".part")
-        self.md5 = md5.lower() if md5 is not None else None
+        self.expected = expected  # {hash name: lower-case hex}, e.g. {"md5": ..., "sha1": ...}
         self.size = size
         self.timeout = timeout
         self.user_agent = user_agent
         self.chunk_size = chunk_size
         self.progress = progress
         self.offset = 0
-        self.digest = None
+        self.digests: dict | None = None  # running hashes of the .part's bytes [0, offset)
         self.total: int | None = size
 
     # -- the .part file and its running hash ---------------------------------
@@ -193,15 +229,15 @@ class _Download:
         """Forget the partial download (truncate to zero)."""
         self.part.unlink(missing_ok=True)
         self.offset = 0
-        self.digest = _new_md5() if self.md5 is not None else None
+        self.digests = {name: _new_hash(name) for name in self.expected}
 
     def sync(self) -> None:
-        """Make ``offset``/``digest`` describe the ``.part`` file on disk."""
+        """Make ``offset``/``digests`` describe the ``.part`` file on disk."""
         try:
             on_disk = self.part.stat().st_size
         except FileNotFoundError:
             on_disk = 0
-        if on_disk == self.offset and (self.digest is not None or self.md5 is None):
+        if on_disk == self.offset and self.digests is not None:
             return
         if on_disk == 0:
             self.reset()
@@ -212,11 +248,14 @@ class _Download:
             self.reset()
             return
         self.offset = on_disk
-        if self.md5 is not None:  # hash the prefix once, then update as bytes arrive
-            self.digest = _new_md5()
+        # Hash the resumed prefix once, then update as bytes arrive: the final
+        # digests cover the whole file, not only the bytes of the last request.
+        self.digests = {name: _new_hash(name) for name in self.expected}
+        if self.digests:
             with open(self.part, "rb") as f:
                 while chunk := f.read(self.chunk_size):
-                    self.digest.update(chunk)
+                    for digest in self.digests.values():
+                        digest.update(chunk)
 
     def is_complete(self) -> bool:
         return self.size is not None and self.offset == self.size
@@ -227,10 +266,12 @@ class _Download:
         if self.size is not None and self.offset != self.size:
             problems.append(_mismatch("size", self.dest, f"{self.size} bytes",
                                       f"{self.offset} bytes", self.url))
-        if self.md5 is not None and not problems:
-            actual = self.digest.hexdigest()
-            if actual != self.md5:
-                problems.append(_mismatch("md5", self.dest, self.md5, actual, self.url))
+        if not problems:
+            for name in _HASHES:
+                if name in self.expected:
+                    actual = self.digests[name].hexdigest()
+                    if actual != self.expected[name]:
+                        problems.append(_mismatch(name, self.dest, self.expected[name], actual, self.url))
         if problems:
             self.reset()
             raise DownloadError("; ".join(problems) + f"; deleted {self.part.name}")
@@ -315,8 +356,8 @@ class _Download:
                     if not chunk:
                         break
                     f.write(chunk)
-                    if self.digest is not None:
-                        self.digest.update(chunk)
+                    for digest in self.digests.values():
+                        digest.update(chunk)
                     self.offset += len(chunk)
                     received += len(chunk)
                     self.progress(self.offset, self.total)
@@ -336,6 +377,7 @@ def download(
     *,
     md5: str | None = None,
     size: int | None = None,
+    sha1: str | None = None,
     retries: int = 5,
     backoff: float = 1.0,
     timeout: float = 60.0,
@@ -346,8 +388,8 @@ def download(
 ) -> Path:
     """Download ``url`` to ``dest``, resuming, retrying and verifying; return ``dest``.
 
-    - ``dest`` that already exists is verified against ``md5``/``size`` and returned
-      without any request (a :class:`DownloadError` naming it if it fails).
+    - ``dest`` that already exists is verified against ``size``/``md5``/``sha1`` and
+      returned without any request (a :class:`DownloadError` naming it if it fails).
     - Bytes go to ``dest.name + ".part"``; an existing ``.part`` is resumed with
       ``Range: bytes=N-``. A server that ignores Range (200) restarts from zero; a
       416 whose ``Content-Range: bytes */N`` matches the ``.part`` means complete.
@@ -357,21 +399,24 @@ def download(
       attempts that brought no new bytes: an attempt that got further resets it,
       so a long download over a flaky link finishes.
     - Other HTTP errors (404, 403, ...) raise at once.
-    - After the body, ``size`` and the streamed ``md5`` are checked; on mismatch the
-      ``.part`` is deleted and :class:`DownloadError` names the URL, the file, the
-      expected and the actual value. Only then is the file moved into place with
-      :func:`os.replace`.
+    - After the body, ``size`` and the streamed ``md5`` and/or ``sha1`` (hex,
+      case-insensitive; of the whole file, a resumed prefix included) are checked;
+      on mismatch the ``.part`` is deleted and :class:`DownloadError` names the URL,
+      the file, the expected and the actual value. Only then is the file moved into
+      place with :func:`os.replace`.
+    - A ``sha1`` that is not 40 hex digits is a ``ValueError`` before any request.
     - Progress (bytes, percent, MB/s) is logged at INFO at most every
       ``log_interval`` seconds; ``progress(bytes_done, total_or_None)`` is also
       called after every chunk when given.
     """
     dest = Path(dest)
+    expected = _expected_hashes(md5, sha1)
     if dest.exists():
-        verify_file(dest, md5=md5, size=size)
+        verify_file(dest, md5=md5, size=size, sha1=sha1)
         log.info("%s already present and verified; not downloading", dest)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    job = _Download(url, dest, md5=md5, size=size, timeout=timeout, user_agent=user_agent,
+    job = _Download(url, dest, expected=expected, size=size, timeout=timeout, user_agent=user_agent,
                     chunk_size=chunk_size,
                     progress=_Progress(dest.name, log_interval, progress))
     job.sync()
