@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from scipy import stats
 
 from lrrsa.figures.results import BAR_GROUP_WIDTH, _offsets, _seed_jitter, significance_mark
 from lrrsa.figures.style import DOUBLE_COLUMN, condition_palette, method_label, require_columns
 from lrrsa.significance import DAGGER
+from lrrsa.stats.rank_agreement import kendall_tau_exact
 
 #: Columns each figure reads.
 SCORE_COLUMNS = ["condition", "seed", "layer", "roi", "subject", "mean_r"]
@@ -97,12 +97,10 @@ def plot_encoding_by_roi(scores: pd.DataFrame, summary: pd.DataFrame, layer_map:
 
 def rank_agreement(rsa: pd.Series, encoding: pd.Series) -> tuple[float, float]:
     """Kendall's tau-b of the conditions' RSA and encoding scores and its exact two-sided
-    p (scipy; permutation distribution over all orderings without ties). NaN with fewer
-    than 3 conditions."""
-    if len(rsa) < 3:
-        return np.nan, np.nan
-    result = stats.kendalltau(rsa.to_numpy(float), encoding.to_numpy(float), method="auto")
-    return float(result.statistic), float(result.pvalue)
+    permutation p over all n! orderings, ties included
+    (:func:`lrrsa.stats.rank_agreement.kendall_tau_exact`). NaN with fewer than 3
+    conditions or a constant score vector; ValueError above 10 conditions."""
+    return kendall_tau_exact(rsa.to_numpy(float), encoding.to_numpy(float))
 
 
 def plot_rsa_vs_encoding(rsa_summary: pd.DataFrame, encoding_summary: pd.DataFrame,

@@ -16,6 +16,8 @@ module per job or table. Import the submodule you need; this package imports not
 - :mod:`~lrrsa.stats.layer_selection`: ``layers.tsv``, the best layer per ROI chosen
   on one half of the stimuli and scored on the other.
 - :mod:`~lrrsa.stats.split_half`: each subject's RDMs from odd and from even sessions.
+- :mod:`~lrrsa.stats.rank_agreement`: Kendall's tau-b of the conditions' rankings in
+  corresponding ROIs of two datasets, its exact permutation p and a seed-bootstrap interval.
 
 The engine behind them is :mod:`lrrsa.rsa`; what each statistic is and what it
 returns on degenerate input: ``docs/STATISTICS.md``.
