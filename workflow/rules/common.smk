@@ -1,4 +1,5 @@
 # Config validation, output paths, wildcard constraints and input functions; no rules.
+import re
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ wildcard_constraints:
     seed=r"\d+",
     layer="|".join(LAYERS),
     roi="|".join(ROIS),
-    subject=r"sub-\d+",
+    subject="|".join(re.escape(subject) for subject in SUBJECTS),
 
 
 # ---- data sources -------------------------------------------------------------
@@ -69,17 +70,25 @@ def training_source():
 # the download of its archive. rdm_set: the RDM file + images -> stimulus table and
 # images -> one RDM per ROI and subject.
 BRAIN = config["brain_data"]
+THINGS_FMRI = BRAIN["type"] == "things_fmri"
 RDM_SET = BRAIN["type"] == "rdm_set"
+NEURAL_ASSEMBLY = BRAIN["type"] == "neural_assembly"
 THINGS_BETAS_ZIP = "resources/things-fmri/betas_csv.zip"
 THINGS_BETAS = "resources/things-fmri/betas_csv"
 THINGS_IMAGES_ZIP = "resources/things-images/images_THINGS.zip"
 # The selected stimuli's images, per run (extracted from the zip, or linked from an rdm_set).
 STIMULUS_IMAGES = results("data/images")
 # Which archives this run extracts (and downloads, where no local zip is named).
-EXTRACT_BETAS = BRAIN["source"] == "download" and not BRAIN["betas_dir"]
-EXTRACT_IMAGES = BRAIN["source"] == "download" and not BRAIN["images_dir"]
+EXTRACT_BETAS = THINGS_FMRI and BRAIN["source"] == "download" and not BRAIN["betas_dir"]
+EXTRACT_IMAGES = THINGS_FMRI and BRAIN["source"] == "download" and not BRAIN["images_dir"]
 DOWNLOAD_BETAS = EXTRACT_BETAS and not BRAIN["betas_zip"]
 DOWNLOAD_IMAGES = EXTRACT_IMAGES and not BRAIN["images_zip"]
+# neural_assembly (neural_assembly.smk): where the run reads the assembly, its stimulus
+# CSV and images (generated, downloaded or local), and each subject's animal.
+if NEURAL_ASSEMBLY:
+    from lrrsa.data import neural_assembly
+
+    ASSEMBLY = neural_assembly.dataset_files(BRAIN)
 
 
 def brain_betas_dir():
@@ -91,6 +100,8 @@ def brain_betas_dir():
 
 def brain_images_dir():
     """The folder holding object_images/<concept>/<stimulus> that models and pixel RDM read."""
+    if NEURAL_ASSEMBLY:
+        return STIMULUS_IMAGES
     if BRAIN["source"] == "demo":
         return f"{DEMO_THINGS}/images"
     return STIMULUS_IMAGES if RDM_SET or EXTRACT_IMAGES else BRAIN["images_dir"]
@@ -125,6 +136,8 @@ def brain_subject_inputs(subject, kinds=("ResponseData.h5", "VoxelMetadata.csv",
 
 def brain_rdm_inputs(subject, rois=ROIS):
     """Inputs of one subject's brain RDMs of these ROIs."""
+    if NEURAL_ASSEMBLY:
+        return {"assembly": ASSEMBLY["assembly"], "stimulus_csv": ASSEMBLY["stimulus_csv"]}
     if RDM_SET:
         return {"rdm_set": BRAIN["rdm_file"]}
     masks = [mask for roi in rois for mask in roi_masks(roi, [subject])]
@@ -166,6 +179,8 @@ def roi_count_inputs():
 def brain_inputs():
     """Inputs of rules that read the stimulus images: the generated demo folder, the
     images extracted or linked for this run, or the local images folder."""
+    if NEURAL_ASSEMBLY:
+        return {"images": STIMULUS_IMAGES}
     if BRAIN["source"] == "demo":
         return {"dataset": DEMO_THINGS}
     return {"images": brain_images_dir()}

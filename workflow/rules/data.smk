@@ -78,6 +78,7 @@ rule prepare_training_set:
 
 
 # ---- brain data: THINGS-fMRI (downloaded, local or demo) or an rdm_set --------------
+# (a neural_assembly's rules are in neural_assembly.smk)
 # The archives are downloaded on the machine that runs Snakemake (localrule: compute
 # nodes of a cluster often have no internet); everything after runs anywhere.
 
@@ -217,7 +218,7 @@ if RDM_SET:
         script:
             "../scripts/take_brain_rdms.py"
 
-else:
+elif THINGS_FMRI:
 
     rule select_stimuli:
         input:

@@ -66,7 +66,16 @@ BRAIN_DATA_TYPES: dict[str, DatasetType] = {
         all_subjects=("sub-01", "sub-02", "sub-03"),  # the three subjects THINGS-fMRI has
     ),
     "rdm_set": DatasetType(keys=frozenset({*_SHARED_BRAIN_KEYS, "rdm_file"}), all_subjects=None),  # rdm_file lists them
+    # The animals: the demo's, the catalog's, or the file's (lrrsa.data.neural_assembly.animals).
+    "neural_assembly": DatasetType(
+        keys=frozenset({*_SHARED_BRAIN_KEYS, "images_zip", "dataset", "assembly_dir", "assembly_file", "stimulus_csv",
+                        "time_window", "reliability_threshold"}),
+        all_subjects=None,
+    ),
 }
+#: Subject names the workflow's own files use (the group RDM, "every subject").
+RESERVED_SUBJECTS = ("group", "all")
+_THINGS_SUBJECT = re.compile(r"^sub-[0-9]+$")
 
 
 #: A number as YAML 1.2 and JSON write it; PyYAML (YAML 1.1) reads ``1e-3`` as a string.
@@ -312,8 +321,9 @@ def _encoding_problems(config: Mapping[str, Any]) -> list[str]:
         return []
     problems = []
     if config["brain_data"]["type"] != "things_fmri":
-        problems.append(f"config key encoding.enabled: encoding models need trials (brain_data.type things_fmri), "
-                        f"not {config['brain_data']['type']!r}; set encoding.enabled: false")
+        problems.append(f"config key encoding.enabled: encoding models read THINGS-fMRI trials (brain_data.type "
+                        f"things_fmri); brain_data.type {config['brain_data']['type']} is not supported by them yet: "
+                        "set encoding.enabled: false")
     for roi, layer in (encoding["layer_map"] or {}).items():
         if roi not in config["brain_data"]["rois"]:
             problems.append(f"config key encoding.layer_map.{roi}: no ROI {roi!r} in brain_data.rois")
@@ -347,6 +357,17 @@ def _brain_data_problems(brain: Mapping[str, Any], schema: Mapping[str, Any]) ->
         problems.append(_unused_keys_problem(brain, unused))
     if brain["stimuli"] == "list" and not brain["stimulus_list"]:
         problems.append("config key brain_data.stimulus_list: required when brain_data.stimuli is list")
+    subjects = brain["subjects"] if brain["subjects"] != "all" else []
+    reserved = [subject for subject in subjects if subject in RESERVED_SUBJECTS]
+    if reserved:
+        problems.append(f"config key brain_data.subjects: {', '.join(reserved)} names the workflow's own files "
+                        f"(the group RDM, every subject); rename the subject")
+    if brain["type"] == "neural_assembly":
+        problems += _neural_assembly_problems(brain)
+    elif any(not _THINGS_SUBJECT.match(subject) for subject in subjects):
+        bad = [subject for subject in subjects if not _THINGS_SUBJECT.match(subject)]
+        problems.append(f"config key brain_data.subjects: {', '.join(bad)}: brain_data.type {brain['type']} names "
+                        f"subjects sub-01, sub-02, ...")
     if brain["type"] == "rdm_set":
         if brain["source"] != "local":
             problems.append("config key brain_data.source: an rdm_set is read from local files; set it to local")
@@ -364,15 +385,55 @@ def _brain_data_problems(brain: Mapping[str, Any], schema: Mapping[str, Any]) ->
                                 f"brain_data.rdm_file, got {items}")
             elif items[0].lower().endswith((".nii", ".nii.gz")):
                 problems.append(f"config key brain_data.rois.{roi}: NIfTI masks need type things_fmri")
-    else:
+    elif brain["type"] == "things_fmri":
         if brain["source"] == "local":
             for key in ("betas_dir", "images_dir"):
                 if not brain[key]:
                     problems.append(f"config key brain_data.{key}: required when brain_data.source is local")
     if brain["source"] != "download":
         for key in ("betas_zip", "images_zip"):
+            if brain["type"] == "neural_assembly" and key == "images_zip":
+                continue  # a local stimulus set's zip
             if brain[key] and f"brain_data.{key}" not in unused:  # named once, by the type
                 problems.append(f"config key brain_data.{key}: only used when brain_data.source is download")
+    return problems
+
+
+def _neural_assembly_problems(brain: Mapping[str, Any]) -> list[str]:
+    """Cross-key rules of brain_data.type neural_assembly (the keys each source needs)."""
+    problems = []
+    source = brain["source"]
+    if source == "download":
+        if not brain["dataset"]:
+            problems.append("config key brain_data.dataset: required when brain_data.type is neural_assembly and "
+                            "brain_data.source is download (MajajHong2015.public or FreemanZiemba2013.public)")
+    else:
+        for key in ("dataset", "assembly_dir"):
+            if brain[key]:
+                problems.append(f"config key brain_data.{key}: only used when brain_data.source is download")
+    if source == "local":
+        for key in ("assembly_file", "stimulus_csv"):
+            if not brain[key]:
+                problems.append(f"config key brain_data.{key}: required when brain_data.type is neural_assembly and "
+                                f"brain_data.source is local")
+        if bool(brain["images_zip"]) == bool(brain["images_dir"]):
+            problems.append("config keys brain_data.images_zip, brain_data.images_dir: a local neural_assembly needs "
+                            "its stimulus images in exactly one of them")
+    elif source != "download":
+        for key in ("assembly_file", "stimulus_csv", "images_zip", "images_dir"):
+            if brain[key]:
+                problems.append(f"config key brain_data.{key}: not used when brain_data.source is {source}")
+    if brain["stimuli"] not in ("all", "list"):
+        problems.append(f"config key brain_data.stimuli: {brain['stimuli']!r} needs THINGS trial metadata; a "
+                        f"neural_assembly allows all or list")
+    window = brain["time_window"]
+    if window is not None and not window[0] < window[1]:
+        problems.append(f"config key brain_data.time_window: start {window[0]} must be before end {window[1]} (ms)")
+    for roi, items in brain["rois"].items():
+        masks = [item for item in items if item.lower().endswith((".nii", ".nii.gz"))]
+        if masks:
+            problems.append(f"config key brain_data.rois.{roi}: NIfTI masks need type things_fmri; a "
+                            f"neural_assembly ROI names values of the neuroid coordinate region")
     return problems
 
 
@@ -384,7 +445,8 @@ def local_paths(config: Mapping[str, Any]) -> dict[str, str]:
         paths["training_data.path"] = training["path"]
     brain = config["brain_data"]
     if brain["source"] in ("local", "download"):
-        for key in ("betas_dir", "images_dir", "betas_zip", "images_zip", "rdm_file"):
+        for key in ("betas_dir", "images_dir", "betas_zip", "images_zip", "rdm_file", "assembly_dir", "assembly_file",
+                    "stimulus_csv"):
             if brain.get(key):
                 paths[f"brain_data.{key}"] = brain[key]
     if brain["stimuli"] == "list":
@@ -454,7 +516,8 @@ def check_local_paths(config: Mapping[str, Any], root: Path = Path(".")) -> None
 def resolve_subjects(config: Mapping[str, Any], root: Path = Path(".")) -> dict[str, Any]:
     """The validated ``config`` with ``brain_data.subjects`` the list of subjects the run uses,
     where the dataset lists its own (type rdm_set: ``rdm_file``, a relative path resolved
-    against ``root``, Snakemake's working directory). ``all`` becomes every subject of the
+    against ``root``, Snakemake's working directory; type neural_assembly: its animals,
+    :func:`lrrsa.data.neural_assembly.animals`). ``all`` becomes every subject of the
     file, in natural order (sub-2 < sub-10); a list is checked against the file. Only the
     file's ``subjects`` array, or the header of its ROI arrays, is read
     (:func:`lrrsa.data.rdm_set.read_subjects`). Other types are returned as they are
@@ -465,13 +528,25 @@ def resolve_subjects(config: Mapping[str, Any], root: Path = Path(".")) -> dict[
     brain = config["brain_data"]
     if BRAIN_DATA_TYPES[brain["type"]].all_subjects is not None:
         return dict(config)
-    from lrrsa.data.rdm_set import RdmSetError, read_subjects
+    if brain["type"] == "neural_assembly":
+        from lrrsa.data.neural_assembly import animals
 
-    path = (root / brain["rdm_file"]).resolve()
-    try:
-        available = sorted(read_subjects(path), key=_natural_key)
-    except RdmSetError as error:
-        raise ConfigError(f"invalid configuration:\n  config key brain_data.rdm_file: {error}") from None
+        try:
+            available = animals(brain, root)
+        except (OSError, ValueError) as error:
+            key = "assembly_file" if brain["source"] == "local" else "dataset"
+            raise ConfigError(f"invalid configuration:\n  config key brain_data.{key}: {error}") from None
+        where = {"demo": "the demo recording", "download": f"brain_data.dataset {brain['dataset']}",
+                 "local": f"brain_data.assembly_file {(root / str(brain['assembly_file'])).resolve()}"}[brain["source"]]
+    else:
+        from lrrsa.data.rdm_set import RdmSetError, read_subjects
+
+        path = (root / brain["rdm_file"]).resolve()
+        try:
+            available = sorted(read_subjects(path), key=_natural_key)
+        except RdmSetError as error:
+            raise ConfigError(f"invalid configuration:\n  config key brain_data.rdm_file: {error}") from None
+        where = f"brain_data.rdm_file {path}"
     if brain["subjects"] == "all":
         subjects = available
     else:
@@ -479,7 +554,7 @@ def resolve_subjects(config: Mapping[str, Any], root: Path = Path(".")) -> dict[
         if absent:
             raise ConfigError(
                 f"invalid configuration:\n  config key brain_data.subjects: {', '.join(absent)} not in "
-                f"brain_data.rdm_file {path}, which holds {', '.join(available)}; name some of those, or all")
+                f"{where}, which holds {', '.join(available)}; name some of those, or all")
         subjects = list(brain["subjects"])
     resolved = copy.deepcopy(dict(config))
     resolved["brain_data"]["subjects"] = subjects

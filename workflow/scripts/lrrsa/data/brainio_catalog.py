@@ -119,7 +119,9 @@ class BrainioDataset:
     - ``animal_coord``: the neuroid coordinate naming the animal (None:
       Brain-Score's benchmark groups by none, neuroids keyed by ``neuroid_id``
       alone; FreemanZiemba2013's packaging script writes only ``neuroid_id`` and
-      ``region`` on neuroid).
+      ``region`` on neuroid). ``animals``: the values of that coordinate in the file
+      (the workflow's subjects; empty without one), as the dataset papers name the
+      monkeys; a job that reads the file checks them against it.
     - ``reliability_threshold``: neuroids kept when their reliability is *strictly*
       above it (None: all neuroids kept); ``reliability_coord``: the neuroid
       coordinate Brain-Score compares with it; ``reliability_note``: how that
@@ -135,6 +137,7 @@ class BrainioDataset:
     files: tuple[BrainioFile, ...]
     regions: tuple[str, ...]
     animal_coord: str | None
+    animals: tuple[str, ...]
     time_window: tuple[float, float] | None
     time_bins: str
     average_repetitions: bool
@@ -190,6 +193,7 @@ _MAJAJHONG = BrainioDataset(
     ),
     regions=("V4", "IT"),
     animal_coord="animal",
+    animals=("Chabo", "Tito"),
     time_window=(70.0, 170.0),
     time_bins="one bin, 70-170 ms (float32 rates, already normalised)",
     average_repetitions=True,
@@ -225,6 +229,7 @@ _FREEMANZIEMBA = BrainioDataset(
     ),
     regions=("V1", "V2"),
     animal_coord=None,
+    animals=(),
     time_window=(50.0, 200.0),
     time_bins="300 bins of 1 ms (0/1 spikes), bin t covering [t, t + 1) ms; the 1-ms bins 50..199 are averaged",
     average_repetitions=True,
@@ -259,6 +264,7 @@ _PAPALE = BrainioDataset(
     ),
     regions=("V1", "V4", "IT"),
     animal_coord="subject",
+    animals=("monkeyF", "monkeyN"),
     time_window=None,
     time_bins="one bin as stored (Brain-Score: isel(time_bin=0)); labelled 70-170 ms by the packaging script, "
     "its values are the authors' time-averaged normalised MUA",

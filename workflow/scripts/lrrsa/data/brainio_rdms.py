@@ -403,13 +403,15 @@ def write_brainio_split_half_rdms(
     n_splits: int = 10,
     seed: int = 0,
     chunk_mb: float = 64.0,
+    subjects: Sequence[str] | None = None,
 ) -> None:
     """Each animal's RDMs of one ROI (its ``regions``) from the odd and from the even repetitions.
 
     Writes ``out`` (``.npz``, atomically) as
     :func:`lrrsa.stats.split_half.write_split_half_rdms` does: ``odd`` and ``even``
     (n_animals x m x m float64), ``stimuli`` (the m table names with presentations in
-    both halves, table order) and ``subjects`` (``animals``). Halves, z-scoring (over
+    both halves, table order) and ``subjects`` (``subjects``, the run's names of the
+    animals, one per animal; default the animals themselves). Halves, z-scoring (over
     all presentations of the table's stimuli, as the main RDMs) and neuroid selection:
     the module docstring. An animal without (reliable) neuroids in the ROI gets NaN
     RDMs; fewer than 3 stimuli in both halves give (n_animals x 0 x 0) ``odd``/``even``.
@@ -418,6 +420,9 @@ def write_brainio_split_half_rdms(
     animals = [str(a) for a in animals]
     if not animals:
         raise ValueError("no animals given")
+    labels_out = animals if subjects is None else [str(s) for s in subjects]
+    if len(labels_out) != len(animals):
+        raise ValueError(f"{len(animals)} animals but {len(labels_out)} subject names")
     info, by_roi = _prepare(assembly, {"ROI": regions}, time_window)
     roi_regions = by_roi["ROI"]
     for animal in animals:
@@ -466,7 +471,7 @@ def write_brainio_split_half_rdms(
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp.npz")
     np.savez(tmp, odd=np.asarray(odd, dtype=np.float64), even=np.asarray(even, dtype=np.float64),
-             stimuli=np.asarray(stimuli, dtype=str), subjects=np.asarray(animals, dtype=str))
+             stimuli=np.asarray(stimuli, dtype=str), subjects=np.asarray(labels_out, dtype=str))
     os.replace(tmp, out)
 
 
@@ -484,9 +489,11 @@ def brainio_neuroid_counts(
     n_splits: int = 10,
     seed: int = 0,
     chunk_mb: float = 64.0,
+    subjects: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Neuroids per ROI and animal in the columns of THINGS' ``roi_voxels.tsv``
-    (:data:`COUNT_COLUMNS`): ``roi``, ``subject`` (the animal), ``items`` (the ROI's
+    (:data:`COUNT_COLUMNS`): ``roi``, ``subject`` (``subjects``, the run's name of each
+    animal; default the animal), ``items`` (the ROI's
     regions joined by " | "), ``n_voxels`` (the animal's neuroids in those regions),
     ``n_selected`` (those above ``reliability_threshold``; equal when it is None).
     Rows animal-major, ROIs in ``rois`` order. Errors: unknown region or animal,
@@ -494,12 +501,15 @@ def brainio_neuroid_counts(
     info, regions = _prepare(assembly, rois, time_window)
     options = _options(time_window, reliability_threshold, reliability_method, n_splits, seed, chunk_mb)
     all_regions = sorted({r for rs in regions.values() for r in rs})
+    names = [str(a) for a in animals] if subjects is None else [str(s) for s in subjects]
+    if len(names) != len(animals):
+        raise ValueError(f"{len(animals)} animals but {len(names)} subject names")
     rows = []
-    for animal in animals:
+    for animal, name in zip(animals, names):
         base, reliable = _selection(info, str(animal), all_regions, options)
         for roi, roi_regions in regions.items():
             in_roi = _region_mask(info, roi_regions)
-            rows.append((roi, str(animal), " | ".join(roi_regions), int((base & in_roi).sum()),
+            rows.append((roi, name, " | ".join(roi_regions), int((base & in_roi).sum()),
                          int((reliable & in_roi).sum())))
     return pd.DataFrame(rows, columns=list(COUNT_COLUMNS))
 
