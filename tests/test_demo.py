@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from lrrsa.data import demo  # noqa: E402
+from lrrsa.data.demo import training_images as demo_training_images  # noqa: E402
 
 REAL_STIMULUS_METADATA = REPO.parent / "shared" / "data" / "things-metadata" / "sub-01_StimulusMetadata.csv"
 
@@ -99,7 +100,7 @@ def test_training_zip_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest
     def boom(*args, **kwargs):
         raise RuntimeError("interrupted")
 
-    monkeypatch.setattr(demo, "_render_training_image", boom)
+    monkeypatch.setattr(demo_training_images, "_render_training_image", boom)
     with pytest.raises(RuntimeError):
         demo.write_training_zip(tmp_path / "x.zip", n_train_per_class=1, n_test_per_class=1, seed=0)
     assert list(tmp_path.iterdir()) == []
