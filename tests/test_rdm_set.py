@@ -321,8 +321,9 @@ def test_rdm_set_refuses_each_key_it_does_not_use(key):
     from lrrsa.config import ConfigError, load_schema, validate_config
 
     config = set_key(rdm_set_config(), key, THINGS_ONLY[key])
+    users = "things_fmri and neural_assembly" if key == "images_zip" else "things_fmri"
     with pytest.raises(ConfigError, match=rf"config key brain_data\.{re.escape(key)}: brain_data\.type rdm_set does not "
-                                          rf"use it \(used only by brain_data\.type things_fmri\); leave it out"):
+                                          rf"use it \(used only by brain_data\.type {users}\); leave it out"):
         validate_config(config, load_schema(SCHEMA_PATH))
 
 
@@ -338,7 +339,8 @@ def test_rdm_set_names_every_key_it_does_not_use_at_once():
     assert len(lines) == 1, str(info.value)
     named = lines[0].split(": brain_data.type")[0].removeprefix("  config key ").split(", ")
     assert sorted(named) == sorted(f"brain_data.{key}" for key in THINGS_ONLY)
-    assert "used only by brain_data.type things_fmri); leave them out" in lines[0]
+    assert "used only by brain_data.type things_fmri; brain_data.images_zip: used only by brain_data.type " \
+           "things_fmri and neural_assembly); leave them out" in lines[0]
     assert "only used when brain_data.source is download" not in str(info.value)  # each key named once
 
 

@@ -428,7 +428,7 @@ def _neural_assembly_problems(brain: Mapping[str, Any]) -> list[str]:
                         f"neural_assembly allows all or list")
     window = brain["time_window"]
     if window is not None and not window[0] < window[1]:
-        problems.append(f"config key brain_data.time_window: start {window[0]} must be before end {window[1]} (ms)")
+        problems.append(f"config key brain_data.time_window: start {window[0]:g} must be before end {window[1]:g} (ms)")
     for roi, items in brain["rois"].items():
         masks = [item for item in items if item.lower().endswith((".nii", ".nii.gz"))]
         if masks:
