@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
-
 from conftest import REPO
 from lrrsa.config import ConfigError, load_schema, resolve_subjects, validate_config
 from lrrsa.data import neural_assembly

@@ -385,11 +385,10 @@ def _brain_data_problems(brain: Mapping[str, Any], schema: Mapping[str, Any]) ->
                                 f"brain_data.rdm_file, got {items}")
             elif items[0].lower().endswith((".nii", ".nii.gz")):
                 problems.append(f"config key brain_data.rois.{roi}: NIfTI masks need type things_fmri")
-    elif brain["type"] == "things_fmri":
-        if brain["source"] == "local":
-            for key in ("betas_dir", "images_dir"):
-                if not brain[key]:
-                    problems.append(f"config key brain_data.{key}: required when brain_data.source is local")
+    elif brain["type"] == "things_fmri" and brain["source"] == "local":
+        for key in ("betas_dir", "images_dir"):
+            if not brain[key]:
+                problems.append(f"config key brain_data.{key}: required when brain_data.source is local")
     if brain["source"] != "download":
         for key in ("betas_zip", "images_zip"):
             if brain["type"] == "neural_assembly" and key == "images_zip":
