@@ -85,6 +85,20 @@ def test_local_subjects_are_read_from_the_file(tmp_path):
     assert "brain_data.subjects: omega not in brain_data.assembly_file" in message and "alpha, mu, zeta" in message
 
 
+def test_a_local_recording_is_checked_against_the_config_before_any_job(tmp_path):
+    demo = write_macaque_dataset(tmp_path / "rec", n_per_category=2, n_repetitions=2)
+    (tmp_path / "ids.txt").write_text("not_an_id\n")
+    config = config_with(source="local", assembly_file=str(demo.assembly), stimulus_csv=str(demo.stimulus_csv),
+                         images_zip=str(demo.stimulus_zip), rois={"V1": ["V1"], "V2": ["V2", "v4"]},
+                         time_window=[300, 400], stimuli="list", stimulus_list=str(tmp_path / "ids.txt"))
+    config["rsa"] = {"layer_map": {"V1": "conv1", "V2": "conv1"}}
+    message = problems(config)
+    assert "config key brain_data.rois.V2: region(s) V2, v4 not in" in message and "(its regions: IT, V1, V4)" in message
+    assert "config key brain_data.time_window:" in message and "no time bin lies inside the window [300, 400)" in message
+    assert "config key brain_data.stimulus_list: 1 id(s) of" in message and "not_an_id" in message
+    assert "brain_data.rois.V1" not in message
+
+
 @pytest.mark.parametrize(("brain", "expected"), [
     ({"source": "download"}, "brain_data.dataset: required when brain_data.type is neural_assembly"),
     ({"source": "local"}, "brain_data.assembly_file: required"),

@@ -530,11 +530,16 @@ def resolve_subjects(config: Mapping[str, Any], root: Path = Path(".")) -> dict[
     if brain["type"] == "neural_assembly":
         from lrrsa.data.neural_assembly import animals
 
+        from lrrsa.data.neural_assembly import local_recording_problems
+
         try:
             available = animals(brain, root)
+            problems = local_recording_problems(brain, root) if brain["source"] == "local" else []
         except (OSError, ValueError) as error:
             key = "assembly_file" if brain["source"] == "local" else "dataset"
             raise ConfigError(f"invalid configuration:\n  config key brain_data.{key}: {error}") from None
+        if problems:
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
         where = {"demo": "the demo recording", "download": f"brain_data.dataset {brain['dataset']}",
                  "local": f"brain_data.assembly_file {(root / str(brain['assembly_file'])).resolve()}"}[brain["source"]]
     else:

@@ -404,8 +404,10 @@ def write_brainio_split_half_rdms(
     seed: int = 0,
     chunk_mb: float = 64.0,
     subjects: Sequence[str] | None = None,
+    roi: str = "ROI",
 ) -> None:
-    """Each animal's RDMs of one ROI (its ``regions``) from the odd and from the even repetitions.
+    """Each animal's RDMs of one ROI (its ``regions``; ``roi``: its name in messages) from
+    the odd and from the even repetitions.
 
     Writes ``out`` (``.npz``, atomically) as
     :func:`lrrsa.stats.split_half.write_split_half_rdms` does: ``odd`` and ``even``
@@ -423,8 +425,8 @@ def write_brainio_split_half_rdms(
     labels_out = animals if subjects is None else [str(s) for s in subjects]
     if len(labels_out) != len(animals):
         raise ValueError(f"{len(animals)} animals but {len(labels_out)} subject names")
-    info, by_roi = _prepare(assembly, {"ROI": regions}, time_window)
-    roi_regions = by_roi["ROI"]
+    info, by_roi = _prepare(assembly, {roi: regions}, time_window)
+    roi_regions = by_roi[roi]
     for animal in animals:
         _animal_mask(info, animal)  # unknown animals fail before anything is computed
     names, ids = _table_ids(stimulus_csv, stimulus_table)

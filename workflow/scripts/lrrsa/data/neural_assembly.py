@@ -31,7 +31,7 @@ from lrrsa.data import demo_macaque
 from lrrsa.data.brainio_catalog import brainio_dataset
 
 __all__ = ["DEMO_DIR", "DOWNLOAD_DIR", "POOLED_SUBJECT", "animal_of", "animals", "dataset_files",
-           "reliability_threshold", "time_window"]
+           "local_recording_problems", "reliability_threshold", "time_window"]
 
 #: Where the simulated recording is generated (source demo).
 DEMO_DIR = "resources/demo/macaque"
@@ -94,6 +94,40 @@ def animals(brain: Mapping[str, Any], root: Path = Path(".")) -> list[str]:
     if info.animal_coord is None:
         return [POOLED_SUBJECT]
     return sorted(str(a) for a in info.neuroids[info.animal_coord].unique())
+
+
+def local_recording_problems(brain: Mapping[str, Any], root: Path = Path(".")) -> list[str]:
+    """What the config asks of a local recording (source local) that its assembly does not
+    have, each naming the config key: ROI regions absent from the neuroid coordinate
+    ``region``, a ``time_window`` holding no time bin, ``stimulus_list`` ids without a
+    presentation. Read when the workflow loads the config, so that the mistake stops the
+    run before any job (only the assembly's coordinates are read)."""
+    from lrrsa.data.brainio import assembly_info, window_bins
+
+    info = assembly_info(root / brain["assembly_file"])
+    problems = []
+    regions = set(info.neuroids["region"].astype(str)) if "region" in info.neuroids.columns else set()
+    for roi, items in brain["rois"].items():
+        absent = [item for item in items if item not in regions]
+        if absent:
+            problems.append(f"config key brain_data.rois.{roi}: region(s) {', '.join(absent)} not in "
+                            f"{info.path} (its regions: {', '.join(sorted(regions)) or 'none'})")
+    try:
+        window_bins(info, time_window(brain))
+    except ValueError as error:
+        problems.append(f"config key brain_data.time_window: {error}")
+    if brain["stimuli"] == "list":
+        from lrrsa.data.stimuli import read_stimulus_list
+
+        listed = read_stimulus_list(root / brain["stimulus_list"])
+        known = set(info.presentations["stimulus_id"])
+        unknown = [s for s in listed if s not in known]
+        if unknown:
+            preview = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+            problems.append(f"config key brain_data.stimulus_list: {len(unknown)} id(s) of "
+                            f"{(root / brain['stimulus_list']).resolve()} have no presentation in {info.path} "
+                            f"(stimulus_id values): {preview}")
+    return problems
 
 
 def animal_of(subject: str) -> str:
