@@ -78,6 +78,7 @@ from lrrsa.data.brainio_responses import group_means, stimulus_responses
 from lrrsa.data.brainio_stimuli import StimulusSet, check_stimulus_files, extract_stimuli, read_stimulus_set
 from lrrsa.data.stimuli import image_path, read_stimulus_table, write_stimulus_table
 from lrrsa.rdm_io import save_rdm
+from lrrsa.tsv import write_table
 from lrrsa.rsa.rdm import rdm
 
 __all__ = [
@@ -526,14 +527,8 @@ def write_brainio_neuroid_counts(
     """:func:`brainio_neuroid_counts` (keyword ``options`` passed on) written atomically as
     TSV, as :func:`lrrsa.data.things_fmri.write_roi_voxel_counts` writes ``roi_voxels.tsv``."""
     table = brainio_neuroid_counts(assembly, animals, rois, **options)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        table.to_csv(tmp, sep="\t", index=False, lineterminator="\n")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_table(table, out)
     for row in table.itertuples():
         log.info("%s %s: %d neuroids (%d selected)", row.subject, row.roi, row.n_voxels, row.n_selected)
     return table

@@ -75,11 +75,9 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import io
-import os
-import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +87,8 @@ from PIL import Image
 
 from lrrsa.data.brainio import NEUROID, PRESENTATION, TIME_BIN, write_assembly
 from lrrsa.data.demo import edge_energy
+from lrrsa.data.demo.files import _atomic_write, _write_csv
+from lrrsa.data.demo.streams import _rng
 
 __all__ = [
     "ANIMALS",
@@ -160,23 +160,6 @@ def noise_variance(
 # ------------------------------------------------------------------------ files
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _rng(*key: int) -> np.random.Generator:
-    return np.random.default_rng([int(k) for k in key])
-
-
 def _png_bytes(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG")
@@ -192,10 +175,6 @@ def _write_zip(path: Path, members: Sequence[tuple[str, bytes]]) -> None:
                 zf.writestr(info, data)
 
     _atomic_write(path, write)
-
-
-def _write_table(path: Path, frame: pd.DataFrame, sep: str) -> None:
-    _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, sep=sep, lineterminator="\n"))
 
 
 # ----------------------------------------------------------------------- images
@@ -438,8 +417,8 @@ def write_macaque_dataset(
         dims=dims,
     )
     stimulus_table = pd.DataFrame({"stimulus_id": ids, "filename": filenames, "category": names, "exemplar": exemplar})
-    _write_table(csv, stimulus_table, ",")
+    _write_csv(csv, stimulus_table, ",")
     _write_zip(archive, members)
-    _write_table(truth_path, truth, "\t")
+    _write_csv(truth_path, truth, "\t")
     return DemoMacaque(root, assembly, csv, archive, truth_path, n_stim, n_repetitions, animals,
                        tuple(r for r in REGIONS if r in counts), TIME_BINS)
