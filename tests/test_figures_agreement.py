@@ -92,3 +92,21 @@ def test_missing_columns_or_conditions_raise_naming_them():
         plot_rank_agreement(agreement.drop(columns="p_exact"), side, CONDITIONS)
     with pytest.raises(ValueError, match=r"ROI pair \(IT, IT\) lacks condition\(s\) stdp"):
         plot_rank_agreement(agreement, side[~((side["roi_a"] == "IT") & (side["condition"] == "stdp"))], CONDITIONS)
+
+
+def test_a_pixel_row_is_a_grey_cross_per_panel_not_a_condition():
+    agreement, side = tables(n_bootstrap=0)
+    pixel = pd.DataFrame([["pixel", a, b, 0.02 * i, 0.1 * i, np.nan, np.nan, 0] for i, (a, b) in enumerate(PAIRS, 1)],
+                         columns=side.columns)
+    fig = plot_rank_agreement(agreement, pd.concat([side, pixel], ignore_index=True), CONDITIONS)
+    axes = [ax for ax in fig.axes if ax.containers]
+    for i, ax in enumerate(axes, 1):
+        assert sorted(errorbars(ax)) == sorted(f"condition:{c}" for c in CONDITIONS)
+        (cross,) = [line for line in ax.lines if line.get_gid() == "pixel"]
+        assert (cross.get_xdata()[0], cross.get_ydata()[0]) == (pytest.approx(0.02 * i), pytest.approx(0.1 * i))
+        assert cross.get_marker() == "x" and to_hex(cross.get_color()) == to_hex("0.5")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[:6] == [*CONDITIONS, "pixel RDM"]
+    plain = plot_rank_agreement(agreement, side, CONDITIONS)
+    assert not [line for ax in plain.axes for line in ax.lines if line.get_gid() == "pixel"]
+    assert "pixel RDM" not in [t.get_text() for t in plain.legends[0].get_texts()]
