@@ -18,6 +18,8 @@ module per job or table. Import the submodule you need; this package imports not
 - :mod:`~lrrsa.stats.split_half`: each subject's RDMs from odd and from even sessions.
 - :mod:`~lrrsa.stats.rank_agreement`: Kendall's tau-b of the conditions' rankings in
   corresponding ROIs of two datasets, its exact permutation p and a seed-bootstrap interval.
+- :mod:`~lrrsa.stats.across_datasets`: that agreement for every pair of a run's brain
+  datasets (the rsa scores at the mapped layers), with the pixel RDM's scores beside them.
 
 The engine behind them is :mod:`lrrsa.rsa`; what each statistic is and what it
 returns on degenerate input: ``docs/STATISTICS.md``.
