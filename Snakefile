@@ -19,20 +19,39 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/neural_assembly.smk"
+include: "workflow/rules/training_data.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/activations.smk"
-include: "workflow/rules/rdm.smk"
-include: "workflow/rules/rsa.smk"
-include: "workflow/rules/stats.smk"
-include: "workflow/rules/encoding.smk"
 include: "workflow/rules/models.smk"
-include: "workflow/rules/figures.smk"
+
+
+# Each brain dataset: the rules of rules/dataset.smk with its config, writing under its
+# own folder. A run's one unnamed dataset keeps the rule names and writes at the run's
+# top level; named datasets prefix both with their name (things_compute_brain_rdms).
+for _name, _dataset_config in DATASETS.items():
+    dataset_module = "dataset" if _name is None else f"dataset_{_name}"
+    dataset_rules = "" if _name is None else f"{_name}_"
+
+    module:
+        name:
+            dataset_module
+        snakefile:
+            "workflow/rules/dataset.smk"
+        config:
+            _dataset_config
+
+    use rule * from dataset_module as dataset_rules*
+
+
+apply_profile_to_dataset_rules()
+
+
+include: "workflow/rules/across_datasets.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        all_outputs(),
+        run_outputs(),
+        *[getattr(rules, f"{'' if name is None else name + '_'}dataset_all").input for name in DATASETS],
+        *across_dataset_outputs(),
     default_target: True

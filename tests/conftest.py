@@ -30,3 +30,15 @@ def rule_blocks() -> dict[str, tuple[Path, str]]:
                 found[name.group(1)] = (smk, block)
     return found
 
+
+
+def one_dataset_demo() -> dict:
+    """config/demo.yaml with its simulated fMRI as the run's one dataset (brain_data with a
+    type, outputs at the run's top level) and the layer map of that dataset's ROIs."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["brain_data"] = config["brain_data"]["things"]
+    config["rsa"]["layer_map"] = {roi: layer for roi, layer in config["rsa"]["layer_map"].items()
+                                  if roi in config["brain_data"]["rois"]}
+    return config

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from config_spellings import load_like_snakemake, reversed_keys, spellings
-from conftest import REPO
+from conftest import REPO, one_dataset_demo
 from lrrsa.config import BRAIN_DATA_TYPES, ConfigError, check_local_paths, load_schema, schema_keys, validate_config
 from lrrsa.learning_rules import RULES
 
@@ -19,7 +19,8 @@ def load(name):
     return yaml.safe_load((REPO / "config" / name).read_text())
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml", "demo_macaque.yaml", "majajhong2015.yaml",
+                                  "freemanziemba2013.yaml", "cross_species.yaml"])
 def test_shipped_configs_validate(name):
     validate_config(load(name), SCHEMA)
 
@@ -66,7 +67,7 @@ def test_defaults_are_filled():
     ],
 )
 def test_errors_name_the_key(edit, key):
-    cfg = copy.deepcopy(load("demo.yaml"))
+    cfg = copy.deepcopy(one_dataset_demo())
     edit(cfg)
     with pytest.raises(ConfigError, match=f"config key {key}"):
         validate_config(cfg, SCHEMA)
@@ -141,25 +142,25 @@ DEMO_DEFAULTS = ("demo.seed", "demo.noise_sd", "training_data.seed", "brain_data
 
 
 def demo_spellings():
-    demo = load("demo.yaml")
+    demo = one_dataset_demo()
     return spellings(demo, validate_config(demo, SCHEMA), DEMO_DEFAULTS, empty="rdm")
 
 
 @pytest.mark.parametrize("name", list(demo_spellings()))
 def test_the_same_settings_written_differently_validate_to_the_same_repr(name):
     """repr, not ==: 5 == 5.0 and dicts in another order are equal, but their repr is not."""
-    expected = validate_config(load("demo.yaml"), SCHEMA)
+    expected = validate_config(one_dataset_demo(), SCHEMA)
     written = load_like_snakemake(demo_spellings()[name]())
     assert repr(validate_config(written, SCHEMA)) == repr(expected)
 
 
 def test_validating_the_validated_config_changes_nothing():
-    validated = validate_config(load("demo.yaml"), SCHEMA)
+    validated = validate_config(one_dataset_demo(), SCHEMA)
     assert repr(validate_config(copy.deepcopy(validated), SCHEMA)) == repr(validated)
 
 
 def test_keys_are_sorted_at_every_level():
-    cfg = validate_config(reversed_keys(load("demo.yaml")), SCHEMA)
+    cfg = validate_config(reversed_keys(one_dataset_demo()), SCHEMA)
     for path in ["", "stats", "stats.fdr", "brain_data.download", "conditions.pc"]:
         node = cfg
         for key in filter(None, path.split(".")):
@@ -168,7 +169,7 @@ def test_keys_are_sorted_at_every_level():
 
 
 def test_numbers_take_the_type_the_schema_gives_them():
-    cfg = load("demo.yaml")
+    cfg = one_dataset_demo()
     cfg["conditions"]["bp"].update(lr="1e-3", weight_decay=1)        # number: a YAML 1.1 string, an int
     cfg["training"].update(epochs=3.0)                                # integer written as a float
     cfg["stats"].update(n_permutations="2e3", ci_level=" 0.95")       # integer in e-notation; not a number: spaces
@@ -188,14 +189,14 @@ def test_numbers_take_the_type_the_schema_gives_them():
     ("augment", "true", "config key training.augment: 'true' is not of type 'boolean'"),
 ])
 def test_a_value_of_another_type_is_still_refused(key, value, message):
-    cfg = load("demo.yaml")
+    cfg = one_dataset_demo()
     cfg["training"][key] = value
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg, SCHEMA)
 
 
 def test_sets_are_sorted_lists_and_mappings_plain_dicts():
-    cfg = load("demo.yaml")
+    cfg = one_dataset_demo()
     cfg.update(seeds=(2, 1))
     cfg["brain_data"].update(subjects=["sub-10", "sub-2"], rois=collections.OrderedDict(LOC=["rLOC", "lLOC"], V1=["V1"]))
     cfg["rsa"]["layer_map"] = {"LOC": "conv3", "V1": "conv1"}
@@ -212,7 +213,7 @@ def test_sets_are_sorted_lists_and_mappings_plain_dicts():
 
 def test_conditions_and_rois_are_in_display_order_whatever_the_file_order():
     """Conditions by rule (controls first), then name; ROIs by the layer they map to."""
-    cfg = load("demo.yaml")
+    cfg = one_dataset_demo()
     cfg["conditions"] = dict(reversed(cfg["conditions"].items()))
     cfg["brain_data"]["rois"] = dict(sorted(cfg["brain_data"]["rois"].items()))
     cfg["rsa"]["layer_map"] = dict(sorted(cfg["rsa"]["layer_map"].items()))
@@ -234,26 +235,26 @@ THINGS_FMRI_SUBJECTS = ["sub-01", "sub-02", "sub-03"]  # the subjects THINGS-fMR
 
 @pytest.mark.parametrize("subjects", ["left out", "all", THINGS_FMRI_SUBJECTS, THINGS_FMRI_SUBJECTS[::-1]])
 def test_things_fmri_subjects_default_to_and_all_means_its_three(subjects):
-    cfg = load("demo.yaml")
+    cfg = one_dataset_demo()
     if subjects == "left out":
         del cfg["brain_data"]["subjects"]
     else:
         cfg["brain_data"]["subjects"] = subjects
     validated = validate_config(cfg, SCHEMA)
     assert validated["brain_data"]["subjects"] == THINGS_FMRI_SUBJECTS
-    assert repr(validated) == repr(validate_config(load("demo.yaml"), SCHEMA))  # one setting, so nothing reruns
+    assert repr(validated) == repr(validate_config(one_dataset_demo(), SCHEMA))  # one setting, so nothing reruns
 
 
 @pytest.mark.parametrize("subjects", ["everyone", "sub-01", []])
 def test_subjects_are_all_or_a_list(subjects):
-    cfg = load("demo.yaml")
+    cfg = one_dataset_demo()
     cfg["brain_data"]["subjects"] = subjects
     with pytest.raises(ConfigError, match="config key brain_data.subjects"):
         validate_config(cfg, SCHEMA)
 
 
 def test_things_fmri_refuses_an_rdm_file():
-    cfg = load("demo.yaml")
+    cfg = one_dataset_demo()
     cfg["brain_data"]["rdm_file"] = "rdms.npz"
     with pytest.raises(ConfigError, match=r"config key brain_data\.rdm_file: brain_data\.type things_fmri does not use "
                                           r"it \(used only by brain_data\.type rdm_set\); leave it out"):

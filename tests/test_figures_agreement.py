@@ -110,3 +110,10 @@ def test_a_pixel_row_is_a_grey_cross_per_panel_not_a_condition():
     plain = plot_rank_agreement(agreement, side, CONDITIONS)
     assert not [line for ax in plain.axes for line in ax.lines if line.get_gid() == "pixel"]
     assert "pixel RDM" not in [t.get_text() for t in plain.legends[0].get_texts()]
+
+
+def test_the_pixel_rows_are_those_the_tables_write():
+    from lrrsa.figures import agreement
+    from lrrsa.stats import pixel_baseline
+
+    assert agreement.PIXEL == pixel_baseline.PIXEL

@@ -14,8 +14,9 @@ PROFILES = REPO / "workflow" / "profiles"
 GPU_RULES = {"train_model", "extract_activations", "extract_encoding_activations", "fit_encoding"}
 # Rules whose memory or time grows with the data; a retry must ask for more.
 DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-# One training and one extraction job per (condition, seed) of the demo.
+# One training job per (condition, seed) of the demo, and per dataset one extraction job.
 MODELS = len(DEMO["conditions"]) * len(DEMO["seeds"])
+DATASETS = list(DEMO["brain_data"])
 HEAVY_RULES = GPU_RULES | {"compute_model_rdms", "compute_brain_rdms", "compute_pixel_rdm", "compute_split_half_rdms",
                            "run_roi_tests", "run_pixel_baseline_tests", "estimate_noise_ceiling", "select_layers",
                            "score_model"}
@@ -28,7 +29,7 @@ def resource_block(block: str) -> str:
 
 @pytest.mark.parametrize("name", sorted(rule_blocks()))
 def test_every_rule_declares_threads_memory_and_runtime(name):
-    if name == "all":
+    if name in ("all", "dataset_all"):  # targets, no jobs of their own
         return
     _, block = rule_blocks()[name]
     assert re.search(r"^[ \t]+threads: ", block, re.M), f"rule {name}: no threads"
@@ -69,10 +70,13 @@ def test_slurm_profile_is_read_and_sends_gpu_jobs_to_the_gpu_partition(tmp_path)
     output = dry_run(tmp_path, "--profile", str(PROFILES / "slurm"))
     train = job_resources(output, "train_model")
     assert len(train) == MODELS and all("gpu=1" in r and "slurm_partition=gpu" in r for r in train), train[:2]
-    rdm = job_resources(output, "compute_model_rdms")
-    assert len(rdm) == MODELS and all("slurm_partition=cpu" in r and "gpu" not in r for r in rdm), rdm[:2]
+    for dataset in DATASETS:  # each dataset's copy of a rule takes the profile's settings of the rule
+        extract = job_resources(output, f"{dataset}_extract_activations")
+        assert len(extract) == MODELS and all("gpu=1" in r and "slurm_partition=gpu" in r for r in extract), extract[:2]
+        rdm = job_resources(output, f"{dataset}_compute_model_rdms")
+        assert len(rdm) == MODELS and all("slurm_partition=cpu" in r and "gpu" not in r for r in rdm), rdm[:2]
     # Each model's RDMs and scores go to Slurm as group jobs of 5 models, not one by one.
-    assert output.count("Group job model_rdms") == -(-MODELS // 5)
+    assert output.count("Group job model_rdms") == -(-len(DATASETS) * MODELS // 5)
 
 
 def test_slurm_profile_settings():
@@ -96,5 +100,6 @@ def test_workstation_profile_limits_gpu_jobs(tmp_path):
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
     output = dry_run(tmp_path, "--profile", str(tmp_path / "profile"))
-    extract = job_resources(output, "extract_activations")
-    assert len(extract) == MODELS and all("gpu=1" in r for r in extract)
+    for dataset in DATASETS:
+        extract = job_resources(output, f"{dataset}_extract_activations")
+        assert len(extract) == MODELS and all("gpu=1" in r for r in extract)

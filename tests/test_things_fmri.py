@@ -617,13 +617,11 @@ def test_roi_voxel_counts(tmp_path, data):
 
 
 def test_config_names_a_missing_roi_mask(tmp_path):
-    import copy
-
-    import yaml
+    from conftest import one_dataset_demo
     from lrrsa.config import ConfigError, check_local_paths, load_schema, validate_config
 
     repo = Path(__file__).resolve().parents[1]
-    config = copy.deepcopy(yaml.safe_load((repo / "config/demo.yaml").read_text()))
+    config = one_dataset_demo()
     config["brain_data"].update(source="local", betas_dir="betas_csv", images_dir="images", subjects=["sub-01", "sub-02"],
                                 rois={"V4": ["masks/{subject}_v4.nii.gz", "hV4"]})
     config["rsa"]["layer_map"] = {"V4": "conv1"}

@@ -1,7 +1,7 @@
 """The demo through the Slurm profile on a real (one-node) Slurm cluster.
 
 Run by tests/slurm/run.sh, which starts the cluster; skipped otherwise. The demo
-(config/demo.yaml, unchanged) runs once locally as the reference and once through the
+(config/demo.yaml with its simulated fMRI as the one dataset) runs once locally as the reference and once through the
 shipped profile, edited the way the README asks a user to edit it. The cluster run is
 killed the hard way in the middle of training, unlocked and rerun, as a user would
 after losing a login node. Checks: the GPU rules received a GPU from Slurm, training
@@ -22,8 +22,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import one_dataset_demo
+
 REPO = Path(__file__).resolve().parents[2]
-DEMO = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+# The demo's fMRI dataset alone: the tables at the run's top level, the rule names
+# unprefixed. (A run of several datasets gives each dataset's copy of a rule the
+# profile's settings of the rule: tests/test_datasets.py, dry run.)
+DEMO = one_dataset_demo()
 RESULTS = Path("results") / DEMO["run"]
 # Result tables a reader sees; every one must match the local run exactly.
 TABLES = ["rsa/scores.tsv", "stats/summary.tsv", "stats/pairwise.tsv", "stats/partial.tsv",
@@ -54,8 +59,11 @@ def cluster_profile(folder: Path) -> Path:
 
 
 def command(workdir: Path, *args: str) -> list[str]:
+    configfile = workdir.parent / f"{workdir.name}.yaml"
+    if not configfile.exists():
+        configfile.write_text(yaml.safe_dump(DEMO, sort_keys=False))
     return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            *args, "--configfile", str(REPO / "config/demo.yaml")]
+            *args, "--configfile", str(configfile)]
 
 
 def run(workdir: Path, *args: str, limit: int) -> subprocess.CompletedProcess:

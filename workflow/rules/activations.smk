@@ -4,7 +4,7 @@
 rule extract_activations:
     input:
         unpack(lambda w: brain_inputs()),
-        model=results("models/{condition}/seed-{seed}/model.pt"),
+        model=run_results("models/{condition}/seed-{seed}/model.pt"),
         stimuli=results("data/stimuli.tsv"),
     output:
         results("activations/{condition}/seed-{seed}.h5"),

@@ -1,277 +1,85 @@
-# Config validation, output paths, wildcard constraints and input functions; no rules.
-import re
+# Config validation, the run's paths and its datasets, input functions; no rules.
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
-from lrrsa.config import ConfigError, check_local_paths, load_schema, resolve_subjects, validate_config
-from lrrsa.significance import encoding_interval_label, interval_label
+from snakemake.resources import Resources
+
+from lrrsa.config import ConfigError, check_local_paths, dataset_configs, load_schema, resolve_subjects, validate_config
 
 try:
-    _validated = validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
-    check_local_paths(_validated)
-    _validated = resolve_subjects(_validated)  # an rdm_set's subjects, from its file
+    _schema = load_schema(workflow.source_path("../schemas/config.schema.yaml"))
+    _validated = validate_config(config, _schema)
+    # Per dataset the one-dataset config its module reads: local paths checked, and the
+    # subjects of `subjects: all` read from an rdm_set's or a recording's files.
+    _dataset_configs = {}
+    for _name, _view in dataset_configs(_validated, _schema).items():
+        check_local_paths(_view)
+        _dataset_configs[_name] = resolve_subjects(_view)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
+if None in _dataset_configs:
+    _validated = _dataset_configs[None]
+else:
+    for _name, _view in _dataset_configs.items():
+        _validated["brain_data"][_name]["subjects"] = _view["brain_data"]["subjects"]
 config.clear()
 config.update(_validated)
 
-RESULTS = f"results/{config['run']}"
+RESULTS = RUN_RESULTS = f"results/{config['run']}"
 CONDITIONS = list(config["conditions"])
 SEEDS = config["seeds"]
 LAYERS = config["activations"]["layers"]
-ROIS = list(config["brain_data"]["rois"])
-SUBJECTS = config["brain_data"]["subjects"]
 # Training and extraction ask the scheduler for one GPU unless the run is CPU-only
 # (`--resources gpu=N` caps concurrent GPU jobs on a workstation).
 GPUS_PER_JOB = 0 if config["device"] == "cpu" else 1
 
 
-def results(path):
-    """A path inside this run's results folder."""
-    return f"{RESULTS}/{path}"
-
-
-def log_of(path):
-    """The log file that mirrors an output path."""
-    return f"{RESULTS}/logs/{path}.log"
-
-
-def benchmark_of(path):
-    return f"{RESULTS}/benchmarks/{path}.tsv"
-
-
-wildcard_constraints:
-    condition="|".join(CONDITIONS),
-    seed=r"\d+",
-    layer="|".join(LAYERS),
-    roi="|".join(ROIS),
-    subject="|".join(re.escape(subject) for subject in SUBJECTS),
-
-
-# ---- data sources -------------------------------------------------------------
-DEMO_TRAINING_ZIP = "resources/demo/training_images.zip"
-DEMO_THINGS = "resources/demo/things"
-CIFAR10_ARCHIVE = "resources/cifar10/cifar-10-python.tar.gz"
-
-
-def training_source():
-    """The file or folder prepare_training_set reads, per training_data.source."""
-    data = config["training_data"]
-    if data["source"] == "demo":
-        return DEMO_TRAINING_ZIP
-    return data["path"] or CIFAR10_ARCHIVE
-
-
-# Brain data (docs/DATA.md). things_fmri + download: betas_csv.zip -> each subject's
-# files (metadata and responses apart) -> stimulus table -> the selected stimuli's
-# images out of images_THINGS.zip. A local folder or zip named in the config replaces
-# the download of its archive. rdm_set: the RDM file + images -> stimulus table and
-# images -> one RDM per ROI and subject.
-BRAIN = config["brain_data"]
-THINGS_FMRI = BRAIN["type"] == "things_fmri"
-RDM_SET = BRAIN["type"] == "rdm_set"
-NEURAL_ASSEMBLY = BRAIN["type"] == "neural_assembly"
-THINGS_BETAS_ZIP = "resources/things-fmri/betas_csv.zip"
-THINGS_BETAS = "resources/things-fmri/betas_csv"
-THINGS_IMAGES_ZIP = "resources/things-images/images_THINGS.zip"
-# The selected stimuli's images, per run (extracted from the zip, or linked from an rdm_set).
-STIMULUS_IMAGES = results("data/images")
-# Which archives this run extracts (and downloads, where no local zip is named).
-EXTRACT_BETAS = THINGS_FMRI and BRAIN["source"] == "download" and not BRAIN["betas_dir"]
-EXTRACT_IMAGES = THINGS_FMRI and BRAIN["source"] == "download" and not BRAIN["images_dir"]
-DOWNLOAD_BETAS = EXTRACT_BETAS and not BRAIN["betas_zip"]
-DOWNLOAD_IMAGES = EXTRACT_IMAGES and not BRAIN["images_zip"]
-# neural_assembly (neural_assembly.smk): where the run reads the assembly, its stimulus
-# CSV and images (generated, downloaded or local), and each subject's animal.
-if NEURAL_ASSEMBLY:
-    from lrrsa.data import neural_assembly
-
-    ASSEMBLY = neural_assembly.dataset_files(BRAIN)
-
-
-def brain_betas_dir():
-    """The betas_csv folder the brain jobs read (generated, extracted or local)."""
-    if BRAIN["source"] == "demo":
-        return f"{DEMO_THINGS}/betas_csv"
-    return THINGS_BETAS if EXTRACT_BETAS else BRAIN["betas_dir"]
-
-
-def brain_images_dir():
-    """The folder holding object_images/<concept>/<stimulus> that models and pixel RDM read."""
-    if NEURAL_ASSEMBLY:
-        return STIMULUS_IMAGES
-    if BRAIN["source"] == "demo":
-        return f"{DEMO_THINGS}/images"
-    return STIMULUS_IMAGES if RDM_SET or EXTRACT_IMAGES else BRAIN["images_dir"]
-
-
-def betas_zip():
-    return BRAIN["betas_zip"] or THINGS_BETAS_ZIP
-
-
-def images_zip():
-    return BRAIN["images_zip"] or THINGS_IMAGES_ZIP
-
-
-def subject_file(subject, kind):
-    """One file of a subject in the betas folder; kind: ResponseData.h5, VoxelMetadata.csv, ..."""
-    return f"{brain_betas_dir()}/{subject}_{kind}"
-
-
-def roi_masks(roi, subjects):
-    """The NIfTI mask files among an ROI's items, for these subjects."""
-    items = BRAIN["rois"][roi] if not RDM_SET else []
-    masks = [i for i in items if i.lower().endswith((".nii", ".nii.gz"))]
-    return list(dict.fromkeys(m.replace("{subject}", s) for m in masks for s in subjects))
-
-
-def brain_subject_inputs(subject, kinds=("ResponseData.h5", "VoxelMetadata.csv", "StimulusMetadata.csv")):
-    """Inputs that hold a subject's THINGS-fMRI files: the generated demo folder, or the files."""
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {kind.split(".")[0]: subject_file(subject, kind) for kind in kinds}
-
-
-def brain_rdm_inputs(subject, rois=ROIS):
-    """Inputs of one subject's brain RDMs of these ROIs."""
-    if NEURAL_ASSEMBLY:
-        return {"assembly": ASSEMBLY["assembly"], "stimulus_csv": ASSEMBLY["stimulus_csv"]}
-    if RDM_SET:
-        return {"rdm_set": BRAIN["rdm_file"]}
-    masks = [mask for roi in rois for mask in roi_masks(roi, [subject])]
-    return {**brain_subject_inputs(subject), "roi_masks": list(dict.fromkeys(masks))}
-
-
-def stimulus_list_input():
-    return {"stimulus_list": BRAIN["stimulus_list"]} if BRAIN["stimuli"] == "list" else {}
-
-
-def brain_metadata_inputs():
-    """Every subject's StimulusMetadata (or the generated demo folder that holds them)."""
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {"metadata": [subject_file(s, "StimulusMetadata.csv") for s in SUBJECTS]}
-
-
-def stimulus_selection_inputs():
-    """Inputs of select_stimuli: every subject's StimulusMetadata (and, where the images
-    are already unpacked, their folder, so the selection checks them)."""
-    inputs = {**stimulus_list_input(), **brain_metadata_inputs()}
-    if BRAIN["source"] == "demo":
-        return inputs
-    if not EXTRACT_IMAGES:
-        inputs["images"] = brain_images_dir()
-    return inputs
-
-
-def roi_count_inputs():
-    """Inputs of count_roi_voxels: every subject's VoxelMetadata and the NIfTI masks."""
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {
-        "voxels": [subject_file(s, "VoxelMetadata.csv") for s in SUBJECTS],
-        "roi_masks": [m for roi in ROIS for m in roi_masks(roi, SUBJECTS)],
-    }
-
-
-def brain_inputs():
-    """Inputs of rules that read the stimulus images: the generated demo folder, the
-    images extracted or linked for this run, or the local images folder."""
-    if NEURAL_ASSEMBLY:
-        return {"images": STIMULUS_IMAGES}
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {"images": brain_images_dir()}
-
-
-# ---- encoding models (encoding.smk) -------------------------------------------------
-ENCODING = config["encoding"]
-# The ROIs whose mapped layer the encoding statistics test, in the order of ROIS.
-_ENCODING_MAP = ENCODING["layer_map"] or config["rsa"]["layer_map"]
-ENCODING_LAYER_MAP = {roi: _ENCODING_MAP[roi] for roi in ROIS if roi in _ENCODING_MAP}
-# The encoding images extracted from the THINGS archive, per run (downloaded archives only).
-ENCODING_IMAGES = results("data/encoding_images")
-
-
-def encoding_images_dir():
-    """The folder holding object_images/<concept>/<stimulus> of the encoding images."""
-    if BRAIN["source"] == "demo":
-        return f"{DEMO_THINGS}/images"
-    return ENCODING_IMAGES if EXTRACT_IMAGES else BRAIN["images_dir"]
-
-
-def encoding_image_inputs():
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {"images": encoding_images_dir()}
-
-
-def encoding_outputs():
-    """The encoding tables and figures, when encoding.enabled."""
-    if not ENCODING["enabled"]:
-        return []
-    return [results(f"encoding/{table}.tsv") for table in ["scores", "tests", "summary", "pairwise"]] + expand(
-        results("figures/{name}.{ext}"), name=ENCODING_FIGURES, ext=["png", "pdf"]
-    )
-
-
-def brain_reports():
-    """Outputs that describe the brain data (voxel counts per ROI and subject)."""
-    return [] if RDM_SET else [results("data/roi_voxels.tsv")]
-
-
-# ---- outputs ------------------------------------------------------------------
-def model_rdms(condition, seed):
-    return {layer: results(f"rdms/model/{condition}/seed-{seed}/{layer}.npz") for layer in LAYERS}
-
-
-def brain_rdm_keys():
-    return [(roi, subject) for roi in ROIS for subject in [*SUBJECTS, "group"]]
-
-
-def brain_rdm_path(roi, subject):
-    return results(f"rdms/brain/{roi}/{subject}.npz")
-
-
-# ---- statistics (stats.smk) -----------------------------------------------------
-# The ROIs with a mapped layer are tested; the noise ceiling and layers table cover all.
-STATS_ROIS = [roi for roi in config["rsa"]["layer_map"] if roi in ROIS]
-
-
-def mapped_model_rdms(roi):
-    """Every condition x seed RDM of the layer rsa.layer_map maps to this ROI, condition-major."""
-    layer = config["rsa"]["layer_map"][roi]
-    return [results(f"rdms/model/{c}/seed-{s}/{layer}.npz") for c in CONDITIONS for s in SEEDS]
-
-
-def stats_tests():
-    """Every test table the study tables read: one per mapped ROI, and the pixel baseline's
-    (all of them, so that an FDR family spanning kinds is the same in every table)."""
-    return [*[results(f"stats/tests/{roi}.tsv") for roi in STATS_ROIS], PIXEL_TESTS]
-
-
-# The pixel RDM's own score in every ROI and each condition's test against it (one job).
-PIXEL_TESTS = results("stats/tests/pixel_baseline.tsv")
-# The layers rsa.layer_map maps the tested ROIs to, each once, in the order of STATS_ROIS.
-MAPPED_LAYERS = list(dict.fromkeys(config["rsa"]["layer_map"][roi] for roi in STATS_ROIS))
-
-
-def pixel_baseline_models():
-    """Every condition x seed RDM of each mapped layer (MAPPED_LAYERS), layer-major, then
-    condition-major, the order run_pixel_baseline_tests reads them in."""
-    return [results(f"rdms/model/{c}/seed-{s}/{layer}.npz") for layer in MAPPED_LAYERS for c in CONDITIONS
-            for s in SEEDS]
-
-
-def split_half_inputs(roi):
-    """Inputs of compute_split_half_rdms: every subject's brain files for this ROI."""
-    inputs = {}
-    for subject in SUBJECTS:
-        for key, value in brain_rdm_inputs(subject, [roi]).items():
-            inputs.setdefault(key, []).extend(value if isinstance(value, list) else [value])
-    return {key: list(dict.fromkeys(values)) for key, values in inputs.items()}
+include: "paths.smk"
+
+
+# ---- brain datasets (each a module of rules/dataset.smk) --------------------------
+def dataset_results(name):
+    """A dataset's results folder: the run's own for one unnamed dataset, else a subfolder."""
+    return RESULTS if name is None else f"{RESULTS}/{name}"
+
+
+# name -> the config its module reads: the dataset's one-dataset config, and its place.
+DATASETS = {
+    name: {**view, "dataset": {"name": name, "results": dataset_results(name)}}
+    for name, view in _dataset_configs.items()
+}
+def _profile_group(rule_name):
+    """The group the profile gives rule_name, looked up when jobs are grouped: Snakemake
+    reads the profile's groups after the workflow is parsed."""
+    return lambda wildcards: workflow.group_settings.overwrite_groups.get(rule_name)
+
+
+def apply_profile_to_dataset_rules():
+    """Give a profile's per-rule settings (set-resources, groups), which name a dataset's
+    rule once (extract_activations), to every named dataset's copy of it too
+    (things_extract_activations), unless the profile names the copy itself: a GPU rule
+    keeps its GPU partition and tiny jobs their group jobs in a run of several datasets.
+    Call after the datasets' rules exist."""
+    overwrite_resources = workflow.resource_settings.overwrite_resources
+    for name in DATASETS:
+        prefix = "" if name is None else f"{name}_"
+        for dataset_rule in [rule for rule in workflow.rules if prefix and rule.name.startswith(prefix)]:
+            rule_name = dataset_rule.name[len(prefix) :]
+            if rule_name in overwrite_resources and dataset_rule.name not in overwrite_resources:
+                dataset_rule.resources.update(Resources.from_mapping(overwrite_resources[rule_name]))
+            dataset_rule.group = _profile_group(rule_name)
+
+
+# The stimulus image sizes the networks are shown (the architecture table lists each).
+BRAIN_IMAGE_SIZES = sorted({view["brain_data"]["image_size"] for view in DATASETS.values()})
+# Every dataset's ROIs and the layers they read ("IT (macaque)" where datasets are named).
+ROI_LAYERS = {
+    roi if name is None else f"{roi} ({name})": layer
+    for name, view in DATASETS.items()
+    for roi, layer in view["rsa"]["layer_map"].items()
+}
 
 
 def check_stats_config():
@@ -289,40 +97,33 @@ def check_stats_config():
 
 
 check_stats_config()
-# What the per-ROI tests use of the stats section; the FDR and reference keys only
-# change the tables, so editing them reruns only the tables.
-ROI_TEST_KEYS = ["n_permutations", "permutation_scheme", "inference", "generalise_over", "n_bootstrap",
-                 "bootstrap_scheme", "bootstrap_subjects", "ci_method", "ci_level", "seed"]
 
 
-def split_half_rdms():
-    """Odd/even-session brain RDMs per ROI (THINGS-fMRI only: an rdm_set has no trials)."""
-    return [] if RDM_SET else [results(f"rdms/brain_split/{roi}.npz") for roi in ROIS]
+# ---- training data (training_data.smk) ----------------------------------------------
+DEMO_TRAINING_ZIP = "resources/demo/training_images.zip"
+CIFAR10_ARCHIVE = "resources/cifar10/cifar-10-python.tar.gz"
 
 
-# Figures, one rule each (PNG for the report, PDF for papers), by the rule file that draws them.
-FIGURES = [
-    "architecture", "training_dynamics", "filters",  # models.smk
-    "drift",  # figures.smk, training
-    "rsa_by_roi", "hierarchy", "seeds", "layer_heatmap", "noise_normalised",  # figures.smk, RSA results
-    "pairwise", "subjects", "partial",  # figures.smk, statistics
-]
-ENCODING_FIGURES = ["encoding_by_roi", "rsa_vs_encoding"]  # figures.smk, encoding models
+def training_source():
+    """The file or folder prepare_training_set reads, per training_data.source."""
+    data = config["training_data"]
+    if data["source"] == "demo":
+        return DEMO_TRAINING_ZIP
+    return data["path"] or CIFAR10_ARCHIVE
 
 
-def all_outputs():
+# ---- outputs ------------------------------------------------------------------
+# The run's figures of the trained networks, one rule each in models.smk.
+MODEL_FIGURES = ["architecture", "training_dynamics", "filters", "drift"]
+
+
+def run_outputs():
+    """The run's own outputs: the networks, their figures and the run's record."""
     return [
         *expand(results("models/{condition}/seed-{seed}/history.tsv"), condition=CONDITIONS, seed=SEEDS),
         results("models/architecture.tsv"),
-        results("rdms/pixel.npz"),
-        *brain_reports(),
-        results("rsa/scores.tsv"),
-        *[results(f"stats/{table}.tsv") for table in ["summary", "pairwise", "partial", "noise_ceiling", "subjects",
-                                                       "pixel_baseline", "layers", "filters"]],
-        results("stats/summary.md"),
-        *([results("stats/paper_comparison.tsv")] if config["paper_comparison"] else []),
-        *expand(results("figures/{name}.{ext}"), name=FIGURES, ext=["png", "pdf"]),
-        *encoding_outputs(),
+        results("stats/filters.tsv"),
+        *expand(results("figures/{name}.{ext}"), name=MODEL_FIGURES, ext=["png", "pdf"]),
         results("report/config.yaml"),
         results("report/software.tsv"),
     ]

@@ -51,7 +51,7 @@ if EXTRACT_IMAGES:
 rule extract_encoding_activations:
     input:
         unpack(lambda w: encoding_image_inputs()),
-        model=results("models/{condition}/seed-{seed}/model.pt"),
+        model=run_results("models/{condition}/seed-{seed}/model.pt"),
         stimuli=results("data/encoding_stimuli.tsv"),
     output:
         results("activations/encoding/{condition}/seed-{seed}.h5"),
@@ -147,7 +147,7 @@ rule collect_encoding_scores:
         report(
             results("encoding/scores.tsv"),
             caption="../report/encoding_scores.rst",
-            category="5. Encoding models",
+            category=report_category("5. Encoding models"),
             subcategory="Tables",
         ),
     log:
@@ -198,13 +198,13 @@ rule summarise_encoding:
         summary=report(
             results("encoding/summary.tsv"),
             caption="../report/encoding_summary.rst",
-            category="5. Encoding models",
+            category=report_category("5. Encoding models"),
             subcategory="Tables",
         ),
         pairwise=report(
             results("encoding/pairwise.tsv"),
             caption="../report/encoding_pairwise.rst",
-            category="5. Encoding models",
+            category=report_category("5. Encoding models"),
             subcategory="Tables",
         ),
     params:

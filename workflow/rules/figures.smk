@@ -1,34 +1,4 @@
-# Figures of the results, each one rule writing PNG (report) and PDF (papers), with a caption.
-
-
-# ---- training: how far each layer moved from its initialisation ----
-
-
-rule plot_drift:
-    input:
-        # condition-major, seeds within: the order the script pairs with params
-        histories=[results(f"models/{c}/seed-{s}/history.tsv") for c in CONDITIONS for s in SEEDS],
-    output:
-        report(
-            results("figures/drift.png"),
-            caption="../report/drift.rst",
-            category="2. Training",
-            subcategory="Figures",
-        ),
-        results("figures/drift.pdf"),
-    params:
-        conditions=CONDITIONS,
-        seeds=SEEDS,
-    log:
-        log_of("figures/drift"),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../../envs/plots.yaml"
-    script:
-        "../scripts/plot_drift.py"
+# Figures of one dataset's results, each one rule writing PNG (report) and PDF (papers), with a caption.
 
 
 # ---- RSA results: main figure, hierarchy, seeds, layer x ROI, noise-ceiling normalised ----
@@ -44,7 +14,7 @@ rule plot_rsa_by_roi:
         report(
             results("figures/rsa_by_roi.png"),
             caption="../report/rsa_by_roi.rst",
-            category="3. RSA",
+            category=report_category("3. RSA"),
             subcategory="Figures",
         ),
         results("figures/rsa_by_roi.pdf"),
@@ -73,7 +43,7 @@ rule plot_hierarchy:
         report(
             results("figures/hierarchy.png"),
             caption="../report/hierarchy.rst",
-            category="3. RSA",
+            category=report_category("3. RSA"),
             subcategory="Figures",
         ),
         results("figures/hierarchy.pdf"),
@@ -100,7 +70,7 @@ rule plot_seeds:
         report(
             results("figures/seeds.png"),
             caption="../report/seeds.rst",
-            category="3. RSA",
+            category=report_category("3. RSA"),
             subcategory="Figures",
         ),
         results("figures/seeds.pdf"),
@@ -127,7 +97,7 @@ rule plot_layer_heatmap:
         report(
             results("figures/layer_heatmap.png"),
             caption="../report/layer_heatmap.rst",
-            category="3. RSA",
+            category=report_category("3. RSA"),
             subcategory="Figures",
         ),
         results("figures/layer_heatmap.pdf"),
@@ -154,7 +124,7 @@ rule plot_noise_normalised:
         report(
             results("figures/noise_normalised.png"),
             caption="../report/noise_normalised.rst",
-            category="4. Statistics",
+            category=report_category("4. Statistics"),
             subcategory="Figures",
         ),
         results("figures/noise_normalised.pdf"),
@@ -184,7 +154,7 @@ rule plot_pairwise:
         report(
             results("figures/pairwise.png"),
             caption="../report/pairwise_figure.rst",
-            category="4. Statistics",
+            category=report_category("4. Statistics"),
             subcategory="Figures",
         ),
         results("figures/pairwise.pdf"),
@@ -212,7 +182,7 @@ rule plot_subjects:
         report(
             results("figures/subjects.png"),
             caption="../report/subjects_figure.rst",
-            category="4. Statistics",
+            category=report_category("4. Statistics"),
             subcategory="Figures",
         ),
         results("figures/subjects.pdf"),
@@ -239,7 +209,7 @@ rule plot_partial:
         report(
             results("figures/partial.png"),
             caption="../report/partial_figure.rst",
-            category="4. Statistics",
+            category=report_category("4. Statistics"),
             subcategory="Figures",
         ),
         results("figures/partial.pdf"),
@@ -270,7 +240,7 @@ rule plot_encoding_by_roi:
         report(
             results("figures/encoding_by_roi.png"),
             caption="../report/encoding_by_roi.rst",
-            category="5. Encoding models",
+            category=report_category("5. Encoding models"),
             subcategory="Figures",
         ),
         results("figures/encoding_by_roi.pdf"),
@@ -299,7 +269,7 @@ rule plot_rsa_vs_encoding:
         report(
             results("figures/rsa_vs_encoding.png"),
             caption="../report/rsa_vs_encoding.rst",
-            category="5. Encoding models",
+            category=report_category("5. Encoding models"),
             subcategory="Figures",
         ),
         results("figures/rsa_vs_encoding.pdf"),

@@ -21,7 +21,7 @@ rule describe_architecture:
         ),
     params:
         model=config["model"],
-        image_size=config["brain_data"]["image_size"],
+        image_sizes=BRAIN_IMAGE_SIZES,
     log:
         log_of("models/architecture"),
     threads: 1
@@ -46,8 +46,7 @@ rule plot_architecture:
         ),
         results("figures/architecture.pdf"),
     params:
-        # only the ROIs this run has
-        layer_map={roi: layer for roi, layer in config["rsa"]["layer_map"].items() if roi in ROIS},
+        layer_map=ROI_LAYERS,
     log:
         log_of("figures/architecture"),
     threads: 1
@@ -146,3 +145,33 @@ rule plot_filters:
         "../../envs/plots.yaml"
     script:
         "../scripts/plot_filters.py"
+
+
+# ---- how far each layer moved from its initialisation ----
+
+
+rule plot_drift:
+    input:
+        # condition-major, seeds within: the order the script pairs with params
+        histories=[results(f"models/{c}/seed-{s}/history.tsv") for c in CONDITIONS for s in SEEDS],
+    output:
+        report(
+            results("figures/drift.png"),
+            caption="../report/drift.rst",
+            category="2. Training",
+            subcategory="Figures",
+        ),
+        results("figures/drift.pdf"),
+    params:
+        conditions=CONDITIONS,
+        seeds=SEEDS,
+    log:
+        log_of("figures/drift"),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_drift.py"

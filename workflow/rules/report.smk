@@ -1,75 +1,15 @@
-# The reader's tables and the run record: summary.md, the paper comparison, config, versions.
+# The run record: its config and the software versions of every conda env.
 from pathlib import Path
 
 import snakemake as _snakemake
 
 from lrrsa.provenance import env_file_packages
 
-# The published values, shipped with the workflow (README.md beside them).
-PAPER_VALUES = str(Path(workflow.basedir) / "workflow" / "resources" / "paper" / "leutenegger2026.tsv")
-# Stats keys the legend of summary.md states (the tables' own inputs change with all of them).
-SUMMARY_MD_KEYS = ["n_permutations", "permutation_scheme", "inference", "generalise_over", "n_bootstrap",
-                   "bootstrap_scheme", "bootstrap_subjects", "ci_method", "ci_level", "reference", "fdr"]
-
 
 # Every conda env the rules name (envs/<name>.yaml): name -> env file. The Snakefile includes
 # this file after every other rule file, so workflow.rules holds them all here.
 ENV_FILES = sorted({Path(str(rule.conda_env)).name for rule in workflow.rules if isinstance(rule.conda_env, str)})
 ENVS = {Path(name).stem: Path(workflow.basedir) / "envs" / name for name in ENV_FILES}
-
-
-rule render_summary_table:
-    input:
-        results("stats/summary.tsv"),
-    output:
-        report(
-            results("stats/summary.md"),
-            caption="../report/summary_md.rst",
-            category="3. RSA",
-            subcategory="Tables",
-        ),
-    params:
-        run=config["run"],
-        conditions=CONDITIONS,
-        method=config["rsa"]["method"],
-        stats={key: config["stats"][key] for key in SUMMARY_MD_KEYS},
-    log:
-        log_of("stats/summary_md"),
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/render_summary_table.py"
-
-
-rule compare_with_paper:
-    input:
-        published=PAPER_VALUES,
-        summary=results("stats/summary.tsv"),
-        partial=results("stats/partial.tsv"),
-        histories=expand(results("models/{condition}/seed-{seed}/history.tsv"), condition=CONDITIONS, seed=SEEDS),
-    output:
-        report(
-            results("stats/paper_comparison.tsv"),
-            caption="../report/paper_comparison.rst",
-            category="6. Paper comparison",
-            subcategory="Tables",
-        ),
-    params:
-        models=[[c, s] for c in CONDITIONS for s in SEEDS],
-    log:
-        log_of("stats/paper_comparison"),
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/compare_with_paper.py"
 
 
 rule record_config:

@@ -72,7 +72,7 @@ rule summarise_scores:
         report(
             results("stats/summary.tsv"),
             caption="../report/summary.rst",
-            category="3. RSA",
+            category=report_category("3. RSA"),
             subcategory="Tables",
         ),
     params:
@@ -101,7 +101,7 @@ rule compare_conditions:
         report(
             results("stats/pairwise.tsv"),
             caption="../report/pairwise.rst",
-            category="4. Statistics",
+            category=report_category("4. Statistics"),
             subcategory="Tables",
         ),
     params:
@@ -129,7 +129,7 @@ rule tabulate_partial_rsa:
         report(
             results("stats/partial.tsv"),
             caption="../report/partial.rst",
-            category="4. Statistics",
+            category=report_category("4. Statistics"),
             subcategory="Tables",
         ),
     params:
@@ -157,7 +157,7 @@ rule tabulate_pixel_baseline:
         report(
             results("stats/pixel_baseline.tsv"),
             caption="../report/pixel_baseline.rst",
-            category="4. Statistics",
+            category=report_category("4. Statistics"),
             subcategory="Tables",
         ),
     params:
@@ -186,7 +186,7 @@ rule estimate_noise_ceiling:
         report(
             results("stats/noise_ceiling.tsv"),
             caption="../report/noise_ceiling.rst",
-            category="4. Statistics",
+            category=report_category("4. Statistics"),
             subcategory="Tables",
         ),
     params:
@@ -215,7 +215,7 @@ rule tabulate_subject_scores:
         report(
             results("stats/subjects.tsv"),
             caption="../report/subjects.rst",
-            category="4. Statistics",
+            category=report_category("4. Statistics"),
             subcategory="Tables",
         ),
     params:
@@ -245,7 +245,7 @@ rule select_layers:
         report(
             results("stats/layers.tsv"),
             caption="../report/layers.rst",
-            category="3. RSA",
+            category=report_category("3. RSA"),
             subcategory="Tables",
         ),
     params:

@@ -15,5 +15,5 @@ with np.load(snakemake.input[0]) as data:
     train_size = int(data["train_images"].shape[1])
 
 arch = Architecture.from_config(snakemake.params.model, n_classes=n_classes)
-table = describe_architecture(arch, [train_size, snakemake.params.image_size])
+table = describe_architecture(arch, [train_size, *snakemake.params.image_sizes])
 table.to_csv(snakemake.output[0], sep="\t", index=False)

@@ -177,8 +177,17 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dic
     with equal ``repr``, so Snakemake sees the same params. Validating the result again
     returns it unchanged.
 
+    ``brain_data`` is one dataset, or a mapping of named datasets (:func:`has_named_datasets`),
+    each validated as the one dataset of the config :func:`dataset_view` derives for it.
+
     Raises ConfigError listing every problem, each with its dotted key.
     """
+    if has_named_datasets(config.get("brain_data"), schema):
+        return _validate_named_datasets(config, schema)
+    return _validate_one_dataset(config, schema)
+
+
+def _validate_one_dataset(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
     filled = copy.deepcopy(dict(config))
     validator = _canonicalising_validator()(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
@@ -190,6 +199,130 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dic
         brain["subjects"] = list(known)  # all and the list it means are one setting
     _check_semantics(filled, schema)
     return _in_canonical_order(filled, rule_order(schema))
+
+
+#: Folders of a run's own outputs (results/<run>/...), which no dataset may be named after.
+RUN_FOLDERS = frozenset({"models", "data", "logs", "benchmarks", "report", "figures", "stats", "across_datasets"})
+_DATASET_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def has_named_datasets(brain: Any, schema: Mapping[str, Any]) -> bool:
+    """Whether ``brain`` (the config's brain_data) maps dataset names to datasets rather
+    than being one dataset: a non-empty mapping none of whose keys is a brain_data key."""
+    keys = set(brain) if isinstance(brain, Mapping) else set()
+    return bool(keys) and not keys & set(schema["properties"]["brain_data"]["properties"])
+
+
+def dataset_view(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The one-dataset config of dataset ``name`` of a config with named datasets (one
+    that has ``rsa.layer_map``, the validated config or :func:`_with_run_layer_map`): its
+    brain_data the dataset's; rsa.layer_map and encoding.layer_map the run's restricted
+    to the dataset's ROIs, rsa.layer_map then updated by the dataset's own ``layer_map``;
+    encoding models and the paper comparison only for a things_fmri dataset (the other
+    types have no trials, or no published values). Every other key is the run's."""
+    dataset = dict(config["brain_data"][name] or {})
+    own_map = dataset.pop("layer_map", None) or {}
+    rois = dataset.get("rois") or {}
+    is_things = dataset.get("type", "things_fmri") == "things_fmri"
+    view = copy.deepcopy({key: value for key, value in config.items() if key != "brain_data"})
+    view["brain_data"] = copy.deepcopy(dataset)
+    rsa = dict(view["rsa"])
+    run_map = rsa["layer_map"] or {}
+    rsa["layer_map"] = {**{roi: layer for roi, layer in run_map.items() if roi in rois}, **own_map}
+    view["rsa"] = rsa
+    encoding = dict(view.get("encoding") or {})
+    if encoding.get("layer_map"):
+        encoding["layer_map"] = {roi: layer for roi, layer in encoding["layer_map"].items() if roi in rois} or None
+    encoding["enabled"] = bool(encoding.get("enabled")) and is_things
+    view["encoding"] = encoding
+    view["paper_comparison"] = bool(view.get("paper_comparison")) and is_things
+    return view
+
+
+def _named_dataset_problem(problem: str, name: str, own_rois: Iterable[str]) -> str:
+    """A problem of a dataset's view, named by the key the user wrote."""
+    problem = problem.replace("config key brain_data.", f"config key brain_data.{name}.")
+    problem = problem.replace("brain_data.type", f"brain_data.{name}.type", 1)
+    for roi in own_rois:
+        problem = problem.replace(f"config key rsa.layer_map.{roi}:", f"config key brain_data.{name}.layer_map.{roi}:")
+    return problem
+
+
+def _with_run_layer_map(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with rsa.layer_map written out (the schema's default where left out)."""
+    default = schema["properties"]["rsa"]["properties"]["layer_map"]["default"]
+    rsa = dict(config.get("rsa") or {})
+    rsa.setdefault("layer_map", copy.deepcopy(default))
+    return {**config, "rsa": rsa}
+
+
+def _shared_download_problems(datasets: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Two datasets that would generate or download the same files (the demo's of a type,
+    THINGS-fMRI's archives, one published recording): one dataset with both's ROIs instead."""
+    owners: dict[tuple, list[str]] = {}
+    for name, brain in datasets.items():
+        if brain["source"] in ("demo", "download"):
+            key = (brain["type"], brain["source"], brain.get("dataset") if brain["type"] == "neural_assembly" else None)
+            owners.setdefault(key, []).append(name)
+    return [f"config keys {', '.join(f'brain_data.{n}' for n in names)}: {' and '.join(names)} would "
+            f"{'generate' if key[1] == 'demo' else 'download'} the same {key[0]} files; make them one dataset "
+            "whose rois hold the ROIs of both" for key, names in owners.items() if len(names) > 1]
+
+
+def _validate_named_datasets(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """validate_config of a config whose brain_data maps names to datasets: each dataset's
+    view validated as a one-dataset config, the run's keys once; datasets sorted by name.
+    The run's rsa.layer_map and encoding.layer_map are kept whole; an ROI in them that no
+    dataset has is an error."""
+    config = _with_run_layer_map(config, schema)
+    names = sorted(config["brain_data"], key=_natural_key)
+    problems = [f"config key brain_data.{name}: a dataset name must start with a letter and hold letters, digits "
+                "and _ only" for name in names if not _DATASET_NAME.fullmatch(str(name))]
+    problems += [f"config key brain_data.{name}: {name!r} names a folder of the run's own outputs "
+                 f"({', '.join(sorted(RUN_FOLDERS))}); choose another name" for name in names if name in RUN_FOLDERS]
+    problems += [f"config key brain_data.{name}: expected a dataset (a mapping with type, source, rois, ...), got "
+                 f"{config['brain_data'][name]!r}" for name in names
+                 if not isinstance(config["brain_data"][name], Mapping)]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    views = {}
+    for name in names:
+        own_rois = list(config["brain_data"][name].get("layer_map") or {})
+        try:
+            views[name] = _validate_one_dataset(dataset_view(config, name), schema)
+        except ConfigError as error:
+            problems += [_named_dataset_problem(line.strip(), name, own_rois) for line in str(error).splitlines()[1:]]
+    problems += _shared_download_problems({name: views[name]["brain_data"] for name in views})
+    all_rois = {roi for name in names for roi in (config["brain_data"][name].get("rois") or {})}
+    encoding_map = (config.get("encoding") or {}).get("layer_map") or {}
+    for key, layer_map in (("rsa.layer_map", config["rsa"]["layer_map"] or {}), ("encoding.layer_map", encoding_map)):
+        problems += [f"config key {key}.{roi}: no dataset has an ROI {roi!r}" for roi in layer_map
+                     if roi not in all_rois]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(dict.fromkeys(problems)))
+    validated = copy.deepcopy(views[names[0]])
+    validated["brain_data"] = {}
+    for name in names:
+        dataset = copy.deepcopy(views[name]["brain_data"])
+        own_map = config["brain_data"][name].get("layer_map")
+        if own_map:
+            dataset["layer_map"] = {roi: views[name]["rsa"]["layer_map"][roi] for roi in own_map}
+        validated["brain_data"][name] = _sorted_keys(dataset)
+    validated["rsa"]["layer_map"] = _sorted_keys(dict(config["rsa"]["layer_map"] or {}))
+    validated["encoding"]["layer_map"] = _sorted_keys(dict(encoding_map)) or None
+    validated["encoding"]["enabled"] = bool((config.get("encoding") or {}).get("enabled", False))
+    validated["paper_comparison"] = bool(config.get("paper_comparison", False))
+    return validated
+
+
+def dataset_configs(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str | None, dict[str, Any]]:
+    """Dataset name -> the one-dataset config its rules read, of a validated config: for
+    one dataset (brain_data with a type) {None: config}, whose outputs are at the run's
+    top level; for named datasets each one's validated view (:func:`dataset_view`),
+    in the order of brain_data."""
+    if not has_named_datasets(config["brain_data"], schema):
+        return {None: dict(config)}
+    return {name: _validate_one_dataset(dataset_view(config, name), schema) for name in config["brain_data"]}
 
 
 def _filled_default(schema: Mapping[str, Any]) -> Any:

@@ -15,10 +15,12 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from lrrsa.figures.style import DOUBLE_COLUMN, condition_palette, method_label, require_columns
-from lrrsa.stats.pixel_baseline import PIXEL
 from lrrsa.stats.rank_agreement import AGREEMENT_COLUMNS, SIDE_BY_SIDE_COLUMNS
 
 #: The colour of the pixel RDM's cross.
+#: ``condition`` of the pixel-RDM rows of the side-by-side table (lrrsa.stats.pixel_baseline.PIXEL,
+#: not imported: that module brings the permutation kernels a figure does not need).
+PIXEL = "pixel"
 PIXEL_COLOUR = "0.5"
 
 

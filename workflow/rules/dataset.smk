@@ -1,0 +1,22 @@
+# The analysis of one brain dataset, a Snakemake module the Snakefile uses once per
+# dataset: its brain data and stimuli, the run's networks' activations on them, RDMs,
+# RSA, statistics, encoding models, figures and tables, under the dataset's results
+# folder. Its config is the run's with this dataset as brain_data (lrrsa.config.dataset_view).
+
+
+include: "dataset_common.smk"
+include: "data.smk"
+include: "neural_assembly.smk"
+include: "activations.smk"
+include: "rdm.smk"
+include: "rsa.smk"
+include: "stats.smk"
+include: "encoding.smk"
+include: "figures.smk"
+include: "summary.smk"
+
+
+rule dataset_all:
+    input:
+        dataset_outputs(),
+    localrule: True
