@@ -277,3 +277,21 @@ def test_the_report_groups_results_per_dataset(two_dataset_run):
     html = (two_dataset_run / "report.html").read_text()
     for category in ["things: 3. RSA", "macaque: 3. RSA", "7. Across datasets"]:
         assert category in html
+
+
+def test_the_cross_species_config_plans_every_download_and_the_comparisons(tmp_path):
+    config = yaml.safe_load((REPO / "config" / "cross_species.yaml").read_text())
+    result = dry_run(tmp_path, config)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    counts = job_counts(result.stdout)
+    for download in ["download_cifar10", "things_download_things_betas", "things_download_things_images",
+                     "majajhong2015_download_brainio_dataset", "freemanziemba2013_download_brainio_dataset"]:
+        assert counts[download] == 1, download
+    models = len(config["conditions"]) * len(config["seeds"])
+    assert counts["train_model"] == models
+    for dataset in config["brain_data"]:
+        assert counts[f"{dataset}_extract_activations"] == models
+    # Human V1/V2 meet FreemanZiemba2013's, human IT MajajHong2015's; the two macaque sets share none.
+    assert counts["compare_datasets"] == 1 and counts["plot_dataset_agreement"] == 2
+    for pair in ["freemanziemba2013-things", "majajhong2015-things"]:
+        assert f"results/cross_species/across_datasets/figures/agreement_{pair}.png" in result.stdout

@@ -45,9 +45,10 @@ def _panel(ax: plt.Axes, row: pd.Series, scores: pd.DataFrame, palette: dict[str
     if len(pixel):
         ax.plot(pixel["score_a"].iloc[:1], pixel["score_b"].iloc[:1], linestyle="none", marker="x", markersize=4,
                 color=PIXEL_COLOUR, gid=PIXEL)
-    ax.text(0.03, 0.97, agreement_text(row), transform=ax.transAxes, ha="left", va="top", fontsize=6,
+    # Above the data, where no point (the pixel RDM's often lies in a corner) can hide it.
+    ax.text(0.0, 1.02, agreement_text(row), transform=ax.transAxes, ha="left", va="bottom", fontsize=6,
             gid="kendall-tau")
-    ax.set_title(f"{row['roi_a']} – {row['roi_b']}", fontsize=7)
+    ax.set_title(f"{row['roi_a']} – {row['roi_b']}", fontsize=7, pad=28)
     ax.spines[["top", "right"]].set_visible(False)
     return bool(len(pixel))
 
