@@ -30,6 +30,7 @@ include: "workflow/rules/models.smk"
 for _name, _dataset_config in DATASETS.items():
     dataset_module = "dataset" if _name is None else f"dataset_{_name}"
     dataset_rules = "" if _name is None else f"{_name}_"
+    _rules_before = {r.name for r in workflow.rules}
 
     module:
         name:
@@ -40,6 +41,8 @@ for _name, _dataset_config in DATASETS.items():
             _dataset_config
 
     use rule * from dataset_module as dataset_rules*
+
+    DATASET_RULES[_name] = {r.name for r in workflow.rules} - _rules_before
 
 
 apply_profile_to_dataset_rules()

@@ -3,26 +3,6 @@
 # (Kendall's tau-b, its exact permutation p, a bootstrap interval over seeds), the
 # scores side by side, and every ROI's pixel-RDM baseline. Only with several datasets.
 
-NAMED_DATASETS = [name for name in DATASETS if name is not None]
-DATASET_LAYER_MAPS = {name: DATASETS[name]["rsa"]["layer_map"] for name in NAMED_DATASETS}
-# The pairs of datasets with an ROI in common, in the order of brain_data.
-DATASET_PAIRS = [
-    (a, b)
-    for i, a in enumerate(NAMED_DATASETS)
-    for b in NAMED_DATASETS[i + 1 :]
-    if set(DATASET_LAYER_MAPS[a]) & set(DATASET_LAYER_MAPS[b])
-]
-
-
-def across_dataset_outputs():
-    if not DATASET_PAIRS:
-        return []
-    tables = [results(f"across_datasets/{table}.tsv") for table in ["rank_agreement", "scores", "pixel_baseline"]]
-    figures = [results(f"across_datasets/figures/agreement_{a}-{b}.{ext}") for a, b in DATASET_PAIRS
-               for ext in ["png", "pdf"]]
-    return tables + figures
-
-
 if DATASET_PAIRS:
 
     rule compare_datasets:

@@ -50,6 +50,10 @@ DATASETS = {
     name: {**view, "dataset": {"name": name, "results": dataset_results(name)}}
     for name, view in _dataset_configs.items()
 }
+# Dataset name -> the names of its rules (<name>_<rule>), as the Snakefile adds them.
+DATASET_RULES = {}
+
+
 def _profile_group(rule_name):
     """The group the profile gives rule_name, looked up when jobs are grouped: Snakemake
     reads the profile's groups after the workflow is parsed."""
@@ -63,13 +67,12 @@ def apply_profile_to_dataset_rules():
     keeps its GPU partition and tiny jobs their group jobs in a run of several datasets.
     Call after the datasets' rules exist."""
     overwrite_resources = workflow.resource_settings.overwrite_resources
-    for name in DATASETS:
-        prefix = "" if name is None else f"{name}_"
-        for dataset_rule in [rule for rule in workflow.rules if prefix and rule.name.startswith(prefix)]:
-            rule_name = dataset_rule.name[len(prefix) :]
-            if rule_name in overwrite_resources and dataset_rule.name not in overwrite_resources:
-                dataset_rule.resources.update(Resources.from_mapping(overwrite_resources[rule_name]))
-            dataset_rule.group = _profile_group(rule_name)
+    for name in [name for name in DATASETS if name is not None]:
+        for dataset_copy in map(workflow.get_rule, sorted(DATASET_RULES[name])):
+            rule_name = dataset_copy.name.removeprefix(f"{name}_")
+            if rule_name in overwrite_resources and dataset_copy.name not in overwrite_resources:
+                dataset_copy.resources.update(Resources.from_mapping(overwrite_resources[rule_name]))
+            dataset_copy.group = _profile_group(rule_name)
 
 
 # The stimulus image sizes the networks are shown (the architecture table lists each).
@@ -97,6 +100,27 @@ def check_stats_config():
 
 
 check_stats_config()
+
+
+# ---- across datasets (across_datasets.smk) ---------------------------------------
+NAMED_DATASETS = [name for name in DATASETS if name is not None]
+DATASET_LAYER_MAPS = {name: DATASETS[name]["rsa"]["layer_map"] for name in NAMED_DATASETS}
+# The pairs of datasets with an ROI in common, in the order of brain_data.
+DATASET_PAIRS = [
+    (a, b)
+    for i, a in enumerate(NAMED_DATASETS)
+    for b in NAMED_DATASETS[i + 1 :]
+    if set(DATASET_LAYER_MAPS[a]) & set(DATASET_LAYER_MAPS[b])
+]
+
+
+def across_dataset_outputs():
+    if not DATASET_PAIRS:
+        return []
+    tables = [results(f"across_datasets/{table}.tsv") for table in ["rank_agreement", "scores", "pixel_baseline"]]
+    figures = [results(f"across_datasets/figures/agreement_{a}-{b}.{ext}") for a, b in DATASET_PAIRS
+               for ext in ["png", "pdf"]]
+    return tables + figures
 
 
 # ---- training data (training_data.smk) ----------------------------------------------
