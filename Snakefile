@@ -55,6 +55,6 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         run_outputs(),
-        *[getattr(rules, f"{'' if name is None else name + '_'}dataset_all").input for name in DATASETS],
+        every_dataset_output(),
         *across_dataset_outputs(),
     default_target: True

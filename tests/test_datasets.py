@@ -124,6 +124,13 @@ def test_an_error_names_the_dataset_and_the_key_as_written():
     assert "brain_data.macaque.type things_fmri" not in message  # the type that uses it is not macaque's
 
 
+def test_a_dataset_and_named_datasets_mixed_are_refused_with_how_to_write_them():
+    config = {**TINY2, "brain_data": {**THINGS, "macaque": MACAQUE}}
+    message = problems(config)
+    assert "config key brain_data: holds keys of one dataset (image_size, rois, source, subjects, type) and named " \
+           "datasets (macaque); write one dataset, or put every dataset under a name" in message
+
+
 def test_a_layer_map_roi_no_dataset_has_is_refused():
     config = named(things=THINGS, macaque=MACAQUE)
     config["rsa"] = {"layer_map": {"V1": "conv1", "MT": "conv2"}}

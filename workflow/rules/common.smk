@@ -141,6 +141,11 @@ def training_source():
 MODEL_FIGURES = ["architecture", "training_dynamics", "filters", "drift"]
 
 
+def every_dataset_output():
+    """Every output of every dataset: the inputs of its module's dataset_all rule."""
+    return [path for name in DATASETS for path in getattr(rules, f"{name}_dataset_all" if name else "dataset_all").input]
+
+
 def run_outputs():
     """The run's own outputs: the networks, their figures and the run's record."""
     return [

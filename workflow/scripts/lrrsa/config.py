@@ -184,7 +184,22 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dic
     """
     if has_named_datasets(config.get("brain_data"), schema):
         return _validate_named_datasets(config, schema)
+    if problem := _mixed_brain_data_problem(config.get("brain_data"), schema):
+        raise ConfigError(f"invalid configuration:\n  {problem}")
     return _validate_one_dataset(config, schema)
+
+
+def _mixed_brain_data_problem(brain: Any, schema: Mapping[str, Any]) -> str | None:
+    """The message for a brain_data that holds both a dataset's keys and named datasets."""
+    if not isinstance(brain, Mapping):
+        return None
+    keys = set(schema["properties"]["brain_data"]["properties"])
+    names = sorted(str(key) for key in brain if key not in keys and isinstance(brain[key], Mapping))
+    own = sorted(key for key in brain if key in keys)
+    if not names or not own:
+        return None
+    return (f"config key brain_data: holds keys of one dataset ({', '.join(own)}) and named datasets "
+            f"({', '.join(names)}); write one dataset, or put every dataset under a name (docs/DATA.md, section 5)")
 
 
 def _validate_one_dataset(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
