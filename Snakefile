@@ -21,6 +21,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/training_data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/pretrained.smk"
 include: "workflow/rules/models.smk"
 
 

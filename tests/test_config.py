@@ -9,7 +9,7 @@ import yaml
 
 from config_spellings import load_like_snakemake, reversed_keys, spellings
 from conftest import REPO, one_dataset_demo
-from lrrsa.config import BRAIN_DATA_TYPES, ConfigError, check_local_paths, load_schema, schema_keys, validate_config
+from lrrsa.config import BRAIN_DATA_TYPES, PRETRAINED, ConfigError, check_local_paths, load_schema, schema_keys, validate_config
 from lrrsa.learning_rules import RULES
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -109,9 +109,10 @@ def test_every_paper_config_key_is_in_the_schema():
 
 
 def test_schema_rules_match_the_registry():
+    # Every learning rule, and pretrained: a published network (lrrsa.pretrained), listed last.
     rule_enum = SCHEMA["properties"]["conditions"]["additionalProperties"]["properties"]["rule"]["enum"]
-    assert sorted(rule_enum) == sorted(RULES)
-    assert sorted(SCHEMA["$defs"]) == sorted(RULES)
+    assert sorted(rule_enum) == sorted([*RULES, PRETRAINED]) and rule_enum[-1] == PRETRAINED
+    assert sorted(SCHEMA["$defs"]) == sorted([*RULES, PRETRAINED])
 
 
 def test_config_reference_is_current():

@@ -286,7 +286,7 @@ def test_the_report_groups_results_per_dataset(two_dataset_run):
         assert category in html
 
 
-def test_the_cross_species_config_plans_every_download_and_the_comparisons(tmp_path):
+def test_the_cross_species_config_plans_every_download_the_reference_and_the_comparisons(tmp_path):
     config = yaml.safe_load((REPO / "config" / "cross_species.yaml").read_text())
     result = dry_run(tmp_path, config)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -294,10 +294,14 @@ def test_the_cross_species_config_plans_every_download_and_the_comparisons(tmp_p
     for download in ["download_cifar10", "things_download_things_betas", "things_download_things_images",
                      "majajhong2015_download_brainio_dataset", "freemanziemba2013_download_brainio_dataset"]:
         assert counts[download] == 1, download
-    models = len(config["conditions"]) * len(config["seeds"])
-    assert counts["train_model"] == models
+    trained = [name for name, hyper in config["conditions"].items() if hyper["rule"] != "pretrained"]
+    assert counts["train_model"] == len(trained) * len(config["seeds"])
+    # The pretrained ResNet-50: downloaded once, extracted once per dataset for every seed.
+    assert counts["fetch_pretrained_weights"] == 1
+    assert "resources/pretrained/resnet50-0676ba61.pth" in result.stdout
     for dataset in config["brain_data"]:
-        assert counts[f"{dataset}_extract_activations"] == models
+        assert counts[f"{dataset}_extract_activations"] == len(trained) * len(config["seeds"])
+        assert counts[f"{dataset}_extract_pretrained_activations"] == 1
     # Human V1/V2 meet FreemanZiemba2013's, human IT MajajHong2015's; the two macaque sets share none.
     assert counts["compare_datasets"] == 1 and counts["plot_dataset_agreement"] == 2
     for pair in ["freemanziemba2013-things", "majajhong2015-things"]:

@@ -1,4 +1,5 @@
 # Config validation, the run's paths and its datasets, input functions; no rules.
+import re
 import sys
 from pathlib import Path
 
@@ -6,7 +7,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from snakemake.resources import Resources
 
-from lrrsa.config import ConfigError, check_local_paths, dataset_configs, load_schema, resolve_subjects, validate_config
+from lrrsa.config import (ConfigError, check_local_paths, dataset_configs, load_schema, pretrained_conditions,
+                          resolve_subjects, trained_conditions, validate_config)
 
 try:
     _schema = load_schema(workflow.source_path("../schemas/config.schema.yaml"))
@@ -29,6 +31,10 @@ config.update(_validated)
 
 RESULTS = RUN_RESULTS = f"results/{config['run']}"
 CONDITIONS = list(config["conditions"])
+# The conditions the workflow trains, and the published reference networks (pretrained.smk).
+TRAINED_CONDITIONS = trained_conditions(config)
+TRAINED_PATTERN = "|".join(TRAINED_CONDITIONS)
+PRETRAINED_CONDITIONS = pretrained_conditions(config)
 SEEDS = config["seeds"]
 LAYERS = config["activations"]["layers"]
 # Training and extraction ask the scheduler for one GPU unless the run is CPU-only
@@ -136,6 +142,24 @@ def training_source():
     return data["path"] or CIFAR10_ARCHIVE
 
 
+# ---- pretrained reference networks (pretrained.smk) ---------------------------------
+if PRETRAINED_CONDITIONS:
+    from lrrsa.pretrained import WEIGHTS_DIR, weights_location
+
+# Each published weights file the run downloads (no weights_file): its file name -> the
+# (architecture, weights) torchvision fetches it as.
+PRETRAINED_DOWNLOADS = {
+    Path(weights_location(config["conditions"][c])).name: (config["conditions"][c]["architecture"],
+                                                            config["conditions"][c]["weights"])
+    for c in PRETRAINED_CONDITIONS
+    if not config["conditions"][c]["weights_file"]
+}
+
+
+def pretrained_weights_to_fetch():
+    return [f"{WEIGHTS_DIR}/{name}" for name in PRETRAINED_DOWNLOADS]
+
+
 # ---- outputs ------------------------------------------------------------------
 # The run's figures of the trained networks, one rule each in models.smk.
 MODEL_FIGURES = ["architecture", "training_dynamics", "filters", "drift"]
@@ -149,7 +173,8 @@ def every_dataset_output():
 def run_outputs():
     """The run's own outputs: the networks, their figures and the run's record."""
     return [
-        *expand(results("models/{condition}/seed-{seed}/history.tsv"), condition=CONDITIONS, seed=SEEDS),
+        *expand(results("models/{condition}/seed-{seed}/history.tsv"), condition=TRAINED_CONDITIONS, seed=SEEDS),
+        *pretrained_weights_to_fetch(),
         results("models/architecture.tsv"),
         results("stats/filters.tsv"),
         *expand(results("figures/{name}.{ext}"), name=MODEL_FIGURES, ext=["png", "pdf"]),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
+from lrrsa.config import pretrained_conditions, trained_conditions
 from lrrsa.significance import encoding_interval_label, interval_label
 
 # This dataset's outputs: results/<run>/<dataset>/, or results/<run>/ for a run's one
@@ -15,6 +16,14 @@ DATASET = config["dataset"]["name"]
 RESULTS = config["dataset"]["results"]
 RUN_RESULTS = f"results/{config['run']}"
 CONDITIONS = list(config["conditions"])
+# Trained networks are read from the run's models/; a pretrained reference network from
+# its weights (each dataset extracts it once: activations.smk).
+TRAINED_CONDITIONS = trained_conditions(config)
+TRAINED_PATTERN = "|".join(TRAINED_CONDITIONS)
+PRETRAINED_CONDITIONS = pretrained_conditions(config)
+PRETRAINED_PATTERN = "|".join(PRETRAINED_CONDITIONS)
+if PRETRAINED_CONDITIONS:
+    from lrrsa.pretrained import weights_location
 SEEDS = config["seeds"]
 LAYERS = config["activations"]["layers"]
 ROIS = list(config["brain_data"]["rois"])

@@ -69,6 +69,8 @@ rule extract_encoding_activations:
         log_of("activations/encoding/{condition}/seed-{seed}"),
     benchmark:
         benchmark_of("activations/encoding/{condition}/seed-{seed}")
+    wildcard_constraints:
+        condition=TRAINED_PATTERN,
     threads: 2
     resources:
         mem_mb=lambda wildcards, attempt: 6000 * attempt,
@@ -78,6 +80,43 @@ rule extract_encoding_activations:
         "../../envs/torch.yaml"
     script:
         "../scripts/extract_activations.py"
+
+
+if PRETRAINED_CONDITIONS:
+
+    rule extract_pretrained_encoding_activations:
+        input:
+            unpack(lambda w: encoding_image_inputs()),
+            weights=lambda w: weights_location(config["conditions"][w.condition]),
+            stimuli=results("data/encoding_stimuli.tsv"),
+        output:
+            expand(results("activations/encoding/{{condition}}/seed-{seed}.h5"), seed=SEEDS),
+        params:
+            reference=lambda w: config["conditions"][w.condition],
+            images_dir=encoding_images_dir(),
+            image_size=config["brain_data"]["image_size"],
+            activations={
+                "layers": LAYERS,
+                "reduce": ENCODING["features"]["reduce"],
+                "pool_size": ENCODING["features"]["pool_size"],
+                "batch_size": ENCODING["batch_size"],
+            },
+            device=config["device"],
+        wildcard_constraints:
+            condition=PRETRAINED_PATTERN,
+        log:
+            log_of("activations/encoding/{condition}/pretrained"),
+        benchmark:
+            benchmark_of("activations/encoding/{condition}/pretrained")
+        threads: 2
+        resources:
+            mem_mb=lambda wildcards, attempt: 8000 * attempt,
+            runtime=lambda wildcards, attempt: 120 * attempt,
+            gpu=GPUS_PER_JOB,
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/extract_pretrained_activations.py"
 
 
 rule prepare_encoding_responses:

@@ -1,4 +1,5 @@
-# Model inspection: the architecture, training dynamics, conv1 filters.
+# Model inspection: the architecture, training dynamics, conv1 filters, drift (the
+# trained conditions: a pretrained reference network is none of the study's CNNs).
 # Each figure is one rule writing a PNG (report) and a PDF (papers).
 
 # The seed whose conv1 filters the filter figure draws (figures.filter_seed, null: the first).
@@ -65,7 +66,7 @@ rule plot_architecture:
 rule plot_training_dynamics:
     input:
         # condition-major, seeds within: the order the script pairs with params
-        histories=[results(f"models/{c}/seed-{s}/history.tsv") for c in CONDITIONS for s in SEEDS],
+        histories=[results(f"models/{c}/seed-{s}/history.tsv") for c in TRAINED_CONDITIONS for s in SEEDS],
         training_set=results("data/training_set.npz"),
     output:
         report(
@@ -76,7 +77,7 @@ rule plot_training_dynamics:
         ),
         results("figures/training_dynamics.pdf"),
     params:
-        conditions=CONDITIONS,
+        conditions=TRAINED_CONDITIONS,
         seeds=SEEDS,
     log:
         log_of("figures/training_dynamics"),
@@ -95,7 +96,7 @@ rule plot_training_dynamics:
 
 rule analyse_filters:
     input:
-        [results(f"models/{c}/seed-{s}/model.pt") for c in CONDITIONS for s in SEEDS],
+        [results(f"models/{c}/seed-{s}/model.pt") for c in TRAINED_CONDITIONS for s in SEEDS],
     output:
         table=report(
             results("stats/filters.tsv"),
@@ -105,7 +106,7 @@ rule analyse_filters:
         ),
         weights=results("models/conv1_filters.npz"),
     params:
-        conditions=CONDITIONS,
+        conditions=TRAINED_CONDITIONS,
         seeds=SEEDS,
         filter_seed=FILTER_SEED,
     log:
@@ -133,7 +134,7 @@ rule plot_filters:
         ),
         results("figures/filters.pdf"),
     params:
-        conditions=CONDITIONS,
+        conditions=TRAINED_CONDITIONS,
         gabor_r2=config["figures"]["gabor_r2"],
     log:
         log_of("figures/filters"),
@@ -153,7 +154,7 @@ rule plot_filters:
 rule plot_drift:
     input:
         # condition-major, seeds within: the order the script pairs with params
-        histories=[results(f"models/{c}/seed-{s}/history.tsv") for c in CONDITIONS for s in SEEDS],
+        histories=[results(f"models/{c}/seed-{s}/history.tsv") for c in TRAINED_CONDITIONS for s in SEEDS],
     output:
         report(
             results("figures/drift.png"),
@@ -163,7 +164,7 @@ rule plot_drift:
         ),
         results("figures/drift.pdf"),
     params:
-        conditions=CONDITIONS,
+        conditions=TRAINED_CONDITIONS,
         seeds=SEEDS,
     log:
         log_of("figures/drift"),

@@ -40,7 +40,8 @@ rule compare_with_paper:
         published=PAPER_VALUES,
         summary=results("stats/summary.tsv"),
         partial=results("stats/partial.tsv"),
-        histories=expand(run_results("models/{condition}/seed-{seed}/history.tsv"), condition=CONDITIONS, seed=SEEDS),
+        histories=expand(run_results("models/{condition}/seed-{seed}/history.tsv"), condition=TRAINED_CONDITIONS,
+                         seed=SEEDS),
     output:
         report(
             results("stats/paper_comparison.tsv"),
@@ -49,7 +50,7 @@ rule compare_with_paper:
             subcategory="Tables",
         ),
     params:
-        models=[[c, s] for c in CONDITIONS for s in SEEDS],
+        models=[[c, s] for c in TRAINED_CONDITIONS for s in SEEDS],
     log:
         log_of("stats/paper_comparison"),
     threads: 1

@@ -1,4 +1,4 @@
-# Training: one job per (condition, seed).
+# Training: one job per (condition, seed) of the trained conditions.
 
 
 rule train_model:
@@ -17,6 +17,8 @@ rule train_model:
         log_of("models/{condition}/seed-{seed}/train"),
     benchmark:
         benchmark_of("models/{condition}/seed-{seed}/train")
+    wildcard_constraints:
+        condition=TRAINED_PATTERN,
     threads: 2
     resources:
         # Killed for memory or time, a retry asks for more (--retries).

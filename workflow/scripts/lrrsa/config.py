@@ -455,11 +455,59 @@ def _check_semantics(config: Mapping[str, Any], schema: Mapping[str, Any]) -> No
             "false positives at alpha 0.05, docs/STATISTICS.md). Add seeds, or set stats.generalise_over: "
             "[stimuli] to claim results for these networks only")
     problems += _encoding_problems(config)
+    problems += _pretrained_problems(config)
     training = config["training_data"]
     if training["source"] == "image_folder" and not training["path"]:
         problems.append("config key training_data.path: required when training_data.source is image_folder")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+#: conditions.<name>.rule of a published reference network (lrrsa.pretrained), not a learning rule.
+PRETRAINED = "pretrained"
+
+
+def trained_conditions(config: Mapping[str, Any]) -> list[str]:
+    """The conditions whose networks the workflow trains (every rule but pretrained), in order."""
+    return [name for name, hyper in config["conditions"].items() if hyper["rule"] != PRETRAINED]
+
+
+def pretrained_conditions(config: Mapping[str, Any]) -> list[str]:
+    """The conditions that are published reference networks, in order."""
+    return [name for name, hyper in config["conditions"].items() if hyper["rule"] == PRETRAINED]
+
+
+def _pretrained_problems(config: Mapping[str, Any]) -> list[str]:
+    """A reference network's architecture, weights and layer map, checked against
+    torchvision's registry (imported only when the config has one)."""
+    names = pretrained_conditions(config)
+    if not names:
+        return []
+    from lrrsa import pretrained
+
+    problems = []
+    layers = config["activations"]["layers"]
+    if not trained_conditions(config):
+        problems.append("config key conditions: every condition is pretrained; the study compares learning "
+                        "rules, so name at least one trained condition")
+    for name in names:
+        hyper, key = config["conditions"][name], f"conditions.{name}"
+        try:
+            pretrained.reference_weights(hyper["architecture"], hyper["weights"])
+            nodes = set(pretrained.layer_nodes(hyper["architecture"]))
+        except ValueError as error:
+            problems.append(f"config key {key}.architecture/weights: {error}")
+            continue
+        mapped = hyper["layers"]
+        if set(mapped) != set(layers):
+            problems.append(f"config key {key}.layers: maps {sorted(mapped)}; it must map every layer of "
+                            f"activations.layers ({', '.join(layers)}) to a node, and no other")
+        problems += [f"config key {key}.layers.{layer}: {hyper['architecture']} has no node {node!r} (torchvision "
+                     "feature-extraction names: lrrsa.pretrained.layer_nodes)" for layer, node in mapped.items()
+                     if node not in nodes]
+        if len(set(mapped.values())) != len(mapped):
+            problems.append(f"config key {key}.layers: reads a node twice ({mapped})")
+    return problems
 
 
 def _encoding_problems(config: Mapping[str, Any]) -> list[str]:
@@ -590,6 +638,9 @@ def local_paths(config: Mapping[str, Any]) -> dict[str, str]:
     training = config["training_data"]
     if training["source"] != "demo" and training["path"]:
         paths["training_data.path"] = training["path"]
+    for name in pretrained_conditions(config):
+        if config["conditions"][name]["weights_file"]:
+            paths[f"conditions.{name}.weights_file"] = config["conditions"][name]["weights_file"]
     brain = config["brain_data"]
     if brain["source"] in ("local", "download"):
         for key in ("betas_dir", "images_dir", "betas_zip", "images_zip", "rdm_file", "assembly_dir", "assembly_file",

@@ -90,6 +90,7 @@ __all__ = [
     "reference_weights",
     "registry",
     "resolve_layers",
+    "weights_location",
 ]
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,19 @@ def reference_weights(architecture: str, weights: str = "DEFAULT") -> ReferenceW
         raise ValueError(f"unknown weights {weights!r} for {architecture}; known: "
                          f"{', '.join(entries)} (or DEFAULT = {enum_class.DEFAULT.name})")
     return entries[name]
+
+
+#: Where the workflow has torchvision download published weights (its cache_dir).
+WEIGHTS_DIR = "resources/pretrained"
+
+
+def weights_location(condition: Mapping) -> str:
+    """Where a pretrained condition (its config: architecture, weights, weights_file)
+    reads its weights: its ``weights_file``, else the published file under
+    :data:`WEIGHTS_DIR` (torchvision's file name). ValueError as :func:`reference_weights`."""
+    if condition.get("weights_file"):
+        return str(condition["weights_file"])
+    return f"{WEIGHTS_DIR}/{reference_weights(condition['architecture'], condition['weights']).file_name}"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -547,3 +561,29 @@ def extract_pretrained_file(
         reduce=reduce, pool_size=pool_size, batch_size=batch_size, device=resolve_device(device),
         attrs={"condition": condition} if condition is not None else None,
     )
+
+
+def extract_pretrained_seed_files(
+    reference: Mapping, weights_file: Path, stimulus_table: Path, images_dir: Path, out_paths: Sequence[Path], *,
+    condition: str, image_size: int, activations: Mapping, device: str, threads: int,
+) -> None:
+    """The job of a pretrained condition on one dataset's stimuli: one extraction
+    (:func:`extract_pretrained_file` with the condition's ``architecture``, ``weights``,
+    ``layers`` and ``check_hash``, the weights read from ``weights_file``; ``activations``:
+    the config's reduce, pool_size and batch_size) into ``out_paths[0]``, and the same
+    file for every other seed's path (a reference network is one network whatever the
+    seed), each copied to ``.tmp`` and renamed. Raises as the extraction does."""
+    import shutil
+
+    first, *others = [Path(path) for path in out_paths]
+    extract_pretrained_file(
+        stimulus_table, images_dir, first, architecture=reference["architecture"], weights=reference["weights"],
+        layers=reference["layers"], weights_file=weights_file, check_hash=reference["check_hash"],
+        image_size=image_size, reduce=activations["reduce"], pool_size=activations["pool_size"],
+        batch_size=activations["batch_size"], device=device, threads=threads, condition=condition,
+    )
+    for path in others:
+        partial = path.with_name(path.name + ".tmp")
+        shutil.copyfile(first, partial)
+        os.replace(partial, path)
+        log.info("%s: the same network as %s (every seed of a pretrained condition)", path, first)
