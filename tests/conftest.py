@@ -1,7 +1,10 @@
+import logging
 import os
 import re
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # The library is importable without installation, as Snakemake scripts see it.
@@ -42,3 +45,17 @@ def one_dataset_demo() -> dict:
     config["rsa"]["layer_map"] = {roi: layer for roi, layer in config["rsa"]["layer_map"].items()
                                   if roi in config["brain_data"]["rois"]}
     return config
+
+
+@pytest.fixture
+def restore_logging():
+    """Undo what a thin script's configure_logging does to the root logger and excepthook."""
+    root = logging.getLogger()
+    handlers, level, hook = root.handlers[:], root.level, sys.excepthook
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    sys.excepthook = hook

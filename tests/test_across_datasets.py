@@ -4,9 +4,7 @@ two thin scripts: tables built here with known per-seed scores at the mapped lay
 pixel_baseline_table, tau and p against scipy, the pairs formed, their bootstrap seeds,
 and the errors."""
 
-import logging
 import runpy
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -255,19 +253,6 @@ def test_errors_name_the_dataset_and_roi(tmp_path):
 
 
 # ------------------------------------------------------------------ thin scripts
-
-
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level, hook = root.handlers[:], root.level, sys.excepthook
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    sys.excepthook = hook
 
 
 def run_script(name: str, snakemake: SimpleNamespace) -> None:

@@ -2,9 +2,7 @@
 tables with known values, checked for what is drawn (rows, intervals, markers, marks,
 reference lines, labels), not for pixels."""
 
-import logging
 import runpy
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -311,19 +309,6 @@ def test_p_value_and_significance_wording():
 
 
 # ------------------------------------------------------------------ thin scripts
-
-
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level, hook = root.handlers[:], root.level, sys.excepthook
-    yield
-    for handler in root.handlers:
-        if handler not in handlers:
-            handler.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    sys.excepthook = hook
 
 
 @pytest.mark.parametrize("name, table", [("pairwise", pairwise_table), ("subjects", subjects_table),
