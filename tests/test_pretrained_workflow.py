@@ -138,3 +138,18 @@ def test_the_reference_is_scored_and_tested_like_every_condition(pretrained_run)
 def test_a_complete_run_with_a_reference_plans_nothing(pretrained_run):
     result = snakemake(pretrained_run[0], "-n")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[-2000:]
+
+
+def test_a_reference_whose_layers_do_not_match_the_run_is_refused_by_key():
+    from lrrsa.config import ConfigError, load_schema, validate_config
+
+    schema = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+    bad = {**RESNET, "layers": {"conv1": "layer9", "fc2": "avgpool"}}
+    with pytest.raises(ConfigError) as error:
+        validate_config({**TINY, "conditions": {**TINY["conditions"], "resnet": bad}}, schema)
+    message = str(error.value)
+    assert "config key conditions.resnet.layers: maps ['conv1', 'fc2']; it must map every layer" in message
+    assert "config key conditions.resnet.layers.conv1: resnet18 has no node 'layer9'" in message
+    only_pretrained = {**TINY, "conditions": {"resnet": RESNET}}
+    with pytest.raises(ConfigError, match="every condition is pretrained"):
+        validate_config(only_pretrained, schema)
