@@ -19,6 +19,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/downloads.smk"
 include: "workflow/rules/training_data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/pretrained.smk"

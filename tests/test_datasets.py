@@ -291,9 +291,14 @@ def test_the_cross_species_config_plans_every_download_the_reference_and_the_com
     result = dry_run(tmp_path, config)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     counts = job_counts(result.stdout)
-    for download in ["download_cifar10", "things_download_things_betas", "things_download_things_images",
-                     "majajhong2015_download_brainio_dataset", "freemanziemba2013_download_brainio_dataset"]:
+    # THINGS-fMRI and TVSD read the same images_THINGS.zip: one download for the run.
+    for download in ["download_cifar10", "download_things_betas", "download_things_images",
+                     "majajhong2015_download_brainio_dataset", "freemanziemba2013_download_brainio_dataset",
+                     "tvsd_download_brainio_dataset"]:
         assert counts[download] == 1, download
+    assert "resources/brainio/Papale2025/assy_THINGS_TVSD_test_Assembly.nc" in result.stdout
+    assert "assy_THINGS_TVSD_train_Assembly.nc" not in result.stdout  # one presentation per image: no ceiling
+    assert counts["tvsd_make_things_stimulus_set"] == counts["tvsd_prepare_things_stimuli"] == 1
     trained = [name for name, hyper in config["conditions"].items() if hyper["rule"] != "pretrained"]
     assert counts["train_model"] == len(trained) * len(config["seeds"])
     # The pretrained ResNet-50: downloaded once, extracted once per dataset for every seed.
@@ -302,7 +307,10 @@ def test_the_cross_species_config_plans_every_download_the_reference_and_the_com
     for dataset in config["brain_data"]:
         assert counts[f"{dataset}_extract_activations"] == len(trained) * len(config["seeds"])
         assert counts[f"{dataset}_extract_pretrained_activations"] == 1
-    # Human V1/V2 meet FreemanZiemba2013's, human IT MajajHong2015's; the two macaque sets share none.
-    assert counts["compare_datasets"] == 1 and counts["plot_dataset_agreement"] == 2
-    for pair in ["freemanziemba2013-things", "majajhong2015-things"]:
+    # Human V1/V2 meet FreemanZiemba2013's, human IT MajajHong2015's, TVSD's V1/V4/IT every other
+    # dataset; MajajHong2015 (V4, IT) and FreemanZiemba2013 (V1, V2) share none.
+    pairs = ["freemanziemba2013-things", "freemanziemba2013-tvsd", "majajhong2015-things", "majajhong2015-tvsd",
+             "things-tvsd"]
+    assert counts["compare_datasets"] == 1 and counts["plot_dataset_agreement"] == len(pairs)
+    for pair in pairs:
         assert f"results/cross_species/across_datasets/figures/agreement_{pair}.png" in result.stdout

@@ -23,6 +23,7 @@ from conftest import REPO
 from lrrsa.config import ConfigError, load_schema, resolve_subjects, validate_config
 from lrrsa.data import neural_assembly
 from lrrsa.data.demo_macaque import ANIMALS, RESPONSE_WINDOW, write_macaque_dataset
+from lrrsa.data.shared_downloads import things_download_settings, things_downloads
 from lrrsa.data.stimuli import read_stimulus_table
 from lrrsa.rdm_io import load_rdm
 
@@ -116,9 +117,64 @@ def test_what_each_source_needs_and_refuses_is_named(brain, expected):
     assert expected in problems(config_with(**brain))
 
 
-def test_papale2025_is_refused_with_its_reason():
-    message = problems(config_with(source="download", dataset="Papale2025"))
-    assert "brain_data.dataset" in message and "Papale2025" in message
+def test_papale2025_reads_its_test_assembly_and_the_runs_things_images():
+    brain = resolve_subjects(validate_config(config_with(source="download", dataset="Papale2025"), SCHEMA))["brain_data"]
+    assert brain["subjects"] == ["monkeyF", "monkeyN"]
+    files = neural_assembly.dataset_files(brain, "results/na")
+    assert files == {"assembly": "resources/brainio/Papale2025/assy_THINGS_TVSD_test_Assembly.nc",
+                     "stimulus_csv": "results/na/data/stimulus_set.csv",
+                     "images": "resources/things-images/images_THINGS.zip"}
+    assert neural_assembly.downloaded_files(brain) == {"assembly": files["assembly"]}
+    assert neural_assembly.download_roles(brain) == ["assembly_test"]
+    # Brain-Score's selection: the stored reliability above 0.3.
+    assert neural_assembly.reliability_method(brain) == "coordinate"
+    assert neural_assembly.reliability_threshold(brain) == 0.3
+    assert things_downloads(brain) == ["images"]
+    local = resolve_subjects(validate_config(config_with(source="download", dataset="Papale2025",
+                                                         images_zip="images_THINGS.zip"), SCHEMA))["brain_data"]
+    assert things_downloads(local) == [] and neural_assembly.dataset_files(local, "r")["images"] == "images_THINGS.zip"
+
+
+def test_a_recording_with_its_own_stimulus_set_reads_no_things_images():
+    brain = validate_config(config_with(source="download", dataset="MajajHong2015.public"), SCHEMA)["brain_data"]
+    assert things_downloads(brain) == [] and neural_assembly.reliability_method(brain) == "split_half"
+    assert set(neural_assembly.downloaded_files(brain)) == {"assembly", "stimulus_csv", "stimulus_zip"}
+
+
+@pytest.mark.parametrize(("brain", "expected"), [
+    ({"source": "download", "dataset": "MajajHong2015.public", "images_zip": "x.zip"},
+     "brain_data.images_zip: MajajHong2015.public downloads its own stimulus set"),
+    ({"source": "download", "dataset": "FreemanZiemba2013.public", "things_images": True},
+     "brain_data.things_images: FreemanZiemba2013.public has its own stimulus set"),
+    ({"source": "download", "dataset": "Papale2025", "images_zip": "x.zip", "images_dir": "d"},
+     "brain_data.images_zip, brain_data.images_dir: the THINGS images come from one of them"),
+    ({"source": "local", "assembly_file": "a.nc", "things_images": True, "stimulus_csv": "s.csv"},
+     "brain_data.stimulus_csv: a recording on THINGS images (things_images: true) has its stimulus set rebuilt"),
+    ({"source": "local", "assembly_file": "a.nc"},
+     "brain_data.stimulus_csv: required when brain_data.type is neural_assembly and brain_data.source is local"),
+    ({"things_images": True}, "brain_data.things_images: not used when brain_data.source is demo"),
+])
+def test_where_the_things_images_may_come_from_is_checked(brain, expected):
+    assert expected in problems(config_with(**brain))
+
+
+def test_datasets_sharing_the_things_images_download_must_agree_on_it():
+    config = copy.deepcopy(TINY)
+    things = {"type": "things_fmri", "source": "download", "rois": {"V1": ["V1"]},
+              "download": {"images_md5": "0" * 32}}
+    tvsd = {"type": "neural_assembly", "source": "download", "dataset": "Papale2025", "rois": {"IT": ["IT"]}}
+    config["brain_data"] = {"things": things, "tvsd": tvsd}
+    config["rsa"] = {"layer_map": {"V1": "conv1", "IT": "fc1"}}
+    message = problems(config)
+    assert ("config keys brain_data.things.download, brain_data.tvsd.download: things and tvsd download the THINGS "
+            "images archive") in message
+    tvsd["download"] = {"images_md5": "0" * 32}
+    validated = validate_config(config, SCHEMA)
+    assert things_download_settings(validated, "images")["images_md5"] == "0" * 32
+    assert things_download_settings(validated, "betas") is not None  # things reads betas_csv.zip too
+    tvsd["images_zip"] = "images_THINGS.zip"  # a local copy: tvsd downloads nothing
+    del tvsd["download"]
+    validate_config(config, SCHEMA)
 
 
 def test_encoding_models_are_refused_for_a_recording():
@@ -231,5 +287,81 @@ def test_a_local_recording_runs_end_to_end(tmp_path):
             == demo.n_stimuli).all()
     scores = pd.read_csv(out / "rsa/scores.tsv", sep="\t")
     assert set(scores["subject"]) == {*animals, "group"} and scores["rho"].between(-1, 1).all()
+    dry = subprocess.run([*cmd, "-n"], capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+
+
+def things_recording(path, concepts, n_repetitions=4, seed=0):
+    """A TVSD-like recording (presentation, neuroid, time_bin 1) on THINGS stems: a fixed
+    pattern per stimulus, shared by the animals, plus noise per presentation; two monkeys,
+    V1/V4/IT, neuroid_id restarting per monkey."""
+    from lrrsa.data.brainio import write_assembly
+
+    rng = np.random.default_rng(seed)
+    stimuli = [f"{concept}_{k:02d}b" for concept in concepts for k in (1, 2)]
+    regions = ["V1", "V1", "V4", "V4", "IT", "IT"] * 2
+    # Every neuroid a mixture of a few stimulus features: the animals' RDMs agree.
+    patterns = rng.normal(size=(len(stimuli), 3)) @ rng.normal(size=(3, len(regions)))
+    ids = [s for s in stimuli for _ in range(n_repetitions)]
+    data = patterns.repeat(n_repetitions, axis=0) + 0.3 * rng.normal(size=(len(ids), len(regions)))
+    write_assembly(path, data[:, :, None], {"stimulus_id": ids, "repetition": [r for _ in stimuli for r in
+                                                                               range(n_repetitions)]},
+                   {"neuroid_id": list(range(6)) * 2, "region": regions, "subject": ["monkeyF"] * 6 + ["monkeyN"] * 6},
+                   time_bins=[(70, 170)], dims=("presentation", "neuroid", "time_bin"))
+    return stimuli
+
+
+def things_images_zip(path, stimuli, size=32, seed=1) -> dict[str, bytes]:
+    """images_THINGS.zip's layout (object_images/<concept>/<stem>.jpg under a folder), with
+    one image more than the recording shows."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    images = {}
+    with zipfile.ZipFile(path, "w") as zf:
+        for stem in [*stimuli, "dog_01b"]:
+            buffer = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(buffer, format="JPEG")
+            images[stem] = buffer.getvalue()
+            zf.writestr(f"THINGS/object_images/{stem.rsplit('_', 1)[0]}/{stem}.jpg", images[stem])
+    return images
+
+
+@pytest.mark.workflow
+def test_a_recording_on_things_images_runs_end_to_end(tmp_path):
+    """Papale2025's path with local files: the stimulus set rebuilt from THINGS stems, the
+    images taken from a THINGS images archive, animals as subjects."""
+    (tmp_path / "recording").mkdir()
+    stimuli = things_recording(tmp_path / "recording/assy_tvsd_like.nc", ["aardvark", "baby_buggy", "acorn", "zebra"])
+    images = things_images_zip(tmp_path / "images_THINGS.zip", stimuli)
+    config = config_with(source="local", assembly_file="recording/assy_tvsd_like.nc", things_images=True,
+                         images_zip=str(tmp_path / "images_THINGS.zip"))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+    out = tmp_path / "results/na"
+    table = read_stimulus_table(out / "data/stimuli.tsv")
+    assert table["stimulus"].tolist() == sorted(s + ".jpg" for s in stimuli)
+    assert table["concept"].tolist() == [s.rsplit("_", 1)[0] for s in sorted(stimuli)]
+    for stem in stimuli:  # the archive's bytes, in the THINGS layout the networks read
+        assert (out / f"data/images/object_images/{stem.rsplit('_', 1)[0]}/{stem}.jpg").read_bytes() == images[stem]
+    assert not list((out / "data/images").rglob("dog_01b.jpg"))
+    names = table["stimulus"].tolist()
+    for roi, regions in TINY["brain_data"]["rois"].items():
+        for animal in ["monkeyF", "monkeyN"]:
+            rdm, ids = load_rdm(out / f"rdms/brain/{roi}/{animal}.npz")
+            assert ids == names
+            data = xr.open_dataarray(tmp_path / "recording/assy_tvsd_like.nc")
+            neuroids = (data["subject"].values == animal) & np.isin(data["region"].values, regions)
+            means = pd.DataFrame(data.values[:, neuroids, 0]).groupby(data["stimulus_id"].values).mean()
+            expected = 1 - np.corrcoef(means.loc[[n.removesuffix(".jpg") for n in names]].to_numpy())
+            np.testing.assert_allclose(rdm, expected, atol=1e-6)
+    assert set(pd.read_csv(out / "rsa/scores.tsv", sep="\t")["subject"]) == {"monkeyF", "monkeyN", "group"}
     dry = subprocess.run([*cmd, "-n"], capture_output=True, text=True, timeout=300)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr

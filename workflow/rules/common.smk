@@ -9,6 +9,7 @@ from snakemake.resources import Resources
 
 from lrrsa.config import (ConfigError, check_local_paths, dataset_configs, load_schema, pretrained_conditions,
                           resolve_subjects, trained_conditions, validate_config)
+from lrrsa.data.shared_downloads import THINGS_ARCHIVE_FILES, things_download_settings
 
 try:
     _schema = load_schema(workflow.source_path("../schemas/config.schema.yaml"))
@@ -127,6 +128,15 @@ def across_dataset_outputs():
     figures = [results(f"across_datasets/figures/agreement_{a}-{b}.{ext}") for a, b in DATASET_PAIRS
                for ext in ["png", "pdf"]]
     return tables + figures
+
+
+# ---- downloads shared by datasets (downloads.smk) ----------------------------------
+# Each THINGS archive some dataset reads from the download -> its download settings.
+THINGS_DOWNLOADS = {
+    archive: settings
+    for archive in THINGS_ARCHIVE_FILES
+    if (settings := things_download_settings(config, archive)) is not None
+}
 
 
 # ---- training data (training_data.smk) ----------------------------------------------

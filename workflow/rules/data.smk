@@ -22,55 +22,8 @@ if THINGS_FMRI and BRAIN["source"] == "demo":
 
 
 # ---- brain data: THINGS-fMRI (downloaded, local or demo) or an rdm_set --------------
-# (a neural_assembly's rules are in neural_assembly.smk)
-# The archives are downloaded on the machine that runs Snakemake (localrule: compute
-# nodes of a cluster often have no internet); everything after runs anywhere.
-
-if DOWNLOAD_BETAS:
-
-    rule download_things_betas:
-        output:
-            THINGS_BETAS_ZIP,
-        params:
-            dataset="betas",
-            what="THINGS-fMRI betas_csv.zip",
-            size=BRAIN["download"]["betas_size"],
-            md5=BRAIN["download"]["betas_md5"],
-        log:
-            "resources/logs/things-fmri/download.log",
-        threads: 1
-        resources:
-            mem_mb=1000,
-            runtime=1440,
-        localrule: True
-        conda:
-            "../../envs/analysis.yaml"
-        script:
-            "../scripts/download_things_archive.py"
-
-
-if DOWNLOAD_IMAGES:
-
-    rule download_things_images:
-        output:
-            THINGS_IMAGES_ZIP,
-        params:
-            dataset="images",
-            what="THINGS images archive (images_THINGS.zip)",
-            size=BRAIN["download"]["images_size"],
-            md5=BRAIN["download"]["images_md5"],
-        log:
-            "resources/logs/things-images/download.log",
-        threads: 1
-        resources:
-            mem_mb=1000,
-            runtime=600,
-        localrule: True
-        conda:
-            "../../envs/analysis.yaml"
-        script:
-            "../scripts/download_things_archive.py"
-
+# (a neural_assembly's rules are in neural_assembly.smk; the THINGS archives are
+# downloaded once per run, in downloads.smk)
 
 if EXTRACT_BETAS:
 

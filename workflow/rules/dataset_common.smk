@@ -8,6 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from lrrsa.config import pretrained_conditions, trained_conditions
+from lrrsa.data.shared_downloads import THINGS_ARCHIVE_FILES
 from lrrsa.significance import encoding_interval_label, interval_label
 
 # This dataset's outputs: results/<run>/<dataset>/, or results/<run>/ for a run's one
@@ -50,29 +51,26 @@ DEMO_THINGS = "resources/demo/things"
 
 # Brain data (docs/DATA.md). things_fmri + download: betas_csv.zip -> each subject's
 # files (metadata and responses apart) -> stimulus table -> the selected stimuli's
-# images out of images_THINGS.zip. A local folder or zip named in the config replaces
-# the download of its archive. rdm_set: the RDM file + images -> stimulus table and
-# images -> one RDM per ROI and subject.
+# images out of images_THINGS.zip (both archives downloaded once per run: downloads.smk).
+# A local folder or zip named in the config replaces the download of its archive.
+# rdm_set: the RDM file + images -> stimulus table and images -> one RDM per ROI and subject.
 BRAIN = config["brain_data"]
 THINGS_FMRI = BRAIN["type"] == "things_fmri"
 RDM_SET = BRAIN["type"] == "rdm_set"
 NEURAL_ASSEMBLY = BRAIN["type"] == "neural_assembly"
-THINGS_BETAS_ZIP = "resources/things-fmri/betas_csv.zip"
 THINGS_BETAS = "resources/things-fmri/betas_csv"
-THINGS_IMAGES_ZIP = "resources/things-images/images_THINGS.zip"
 # The selected stimuli's images, per run (extracted from the zip, or linked from an rdm_set).
 STIMULUS_IMAGES = results("data/images")
-# Which archives this run extracts (and downloads, where no local zip is named).
+# Which archives this dataset extracts (downloaded, where no local zip is named).
 EXTRACT_BETAS = THINGS_FMRI and BRAIN["source"] == "download" and not BRAIN["betas_dir"]
 EXTRACT_IMAGES = THINGS_FMRI and BRAIN["source"] == "download" and not BRAIN["images_dir"]
-DOWNLOAD_BETAS = EXTRACT_BETAS and not BRAIN["betas_zip"]
-DOWNLOAD_IMAGES = EXTRACT_IMAGES and not BRAIN["images_zip"]
 # neural_assembly (neural_assembly.smk): where the run reads the assembly, its stimulus
-# CSV and images (generated, downloaded or local), and each subject's animal.
+# CSV and images (generated, downloaded, local, or rebuilt from THINGS ids and images).
 if NEURAL_ASSEMBLY:
     from lrrsa.data import neural_assembly
 
-    ASSEMBLY = neural_assembly.dataset_files(BRAIN)
+    ASSEMBLY = neural_assembly.dataset_files(BRAIN, RESULTS)
+    THINGS_STIMULI = BRAIN["source"] != "demo" and neural_assembly.things_images(BRAIN)
 
 
 def brain_betas_dir():
@@ -92,11 +90,11 @@ def brain_images_dir():
 
 
 def betas_zip():
-    return BRAIN["betas_zip"] or THINGS_BETAS_ZIP
+    return BRAIN["betas_zip"] or THINGS_ARCHIVE_FILES["betas"]
 
 
 def images_zip():
-    return BRAIN["images_zip"] or THINGS_IMAGES_ZIP
+    return BRAIN["images_zip"] or THINGS_ARCHIVE_FILES["images"]
 
 
 def subject_file(subject, kind):

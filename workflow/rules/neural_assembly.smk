@@ -1,6 +1,8 @@
 # Brain data of type neural_assembly: a recording in Brain-Score's brainio form (the
 # demo's simulated macaque, a published data set downloaded, or local files) -> the
-# stimulus table and images -> per animal its RDM of each ROI, per ROI the odd/even-
+# stimulus table and images (of its stimulus set, or, for a recording on THINGS images
+# such as Papale2025, rebuilt from its ids and taken from the THINGS images archive)
+# -> per animal its RDM of each ROI, per ROI the odd/even-
 # repetition RDMs of the noise ceiling, and the neuroid counts. The files have the
 # formats of the THINGS-fMRI side (lrrsa.data.brainio_rdms), so every later rule reads
 # them unchanged. Everything a job reads of the recording follows the same options.
@@ -11,6 +13,7 @@ if NEURAL_ASSEMBLY:
     ASSEMBLY_RESPONSES = {
         "time_window": neural_assembly.time_window(BRAIN),
         "reliability_threshold": neural_assembly.reliability_threshold(BRAIN),
+        "reliability_method": neural_assembly.reliability_method(BRAIN),
     }
     # Each subject's animal in the recording (a pooled recording has one subject).
     SUBJECT_ANIMALS = {subject: neural_assembly.animal_of(subject) for subject in SUBJECTS}
@@ -42,9 +45,10 @@ if NEURAL_ASSEMBLY:
             input:
                 local=[BRAIN["assembly_dir"]] if BRAIN["assembly_dir"] else [],
             output:
-                **ASSEMBLY,
+                **neural_assembly.downloaded_files(BRAIN),
             params:
                 dataset=BRAIN["dataset"],
+                roles=neural_assembly.download_roles(BRAIN),
             log:
                 f"resources/logs/brainio/{BRAIN['dataset']}.log",
             threads: 1
@@ -57,25 +61,69 @@ if NEURAL_ASSEMBLY:
             script:
                 "../scripts/download_brainio_dataset.py"
 
-    rule prepare_brainio_stimuli:
-        input:
-            unpack(lambda w: stimulus_list_input()),
-            **ASSEMBLY,
-        output:
-            stimuli=results("data/stimuli.tsv"),
-            images=directory(STIMULUS_IMAGES),
-        params:
-            rule=BRAIN["stimuli"],
-        log:
-            log_of("data/stimuli"),
-        threads: 1
-        resources:
-            mem_mb=lambda wildcards, attempt: 4000 * attempt,
-            runtime=lambda wildcards, attempt: 30 * attempt,
-        conda:
-            "../../envs/analysis.yaml"
-        script:
-            "../scripts/prepare_brainio_stimuli.py"
+    if THINGS_STIMULI:
+
+        # The stimulus set Brain-Score does not publish, rebuilt from the THINGS ids.
+        rule make_things_stimulus_set:
+            input:
+                assembly=ASSEMBLY["assembly"],
+            output:
+                ASSEMBLY["stimulus_csv"],
+            log:
+                log_of("data/stimulus_set"),
+            threads: 1
+            resources:
+                mem_mb=lambda wildcards, attempt: 4000 * attempt,
+                runtime=lambda wildcards, attempt: 20 * attempt,
+            conda:
+                "../../envs/analysis.yaml"
+            script:
+                "../scripts/make_things_stimulus_set.py"
+
+        rule prepare_things_stimuli:
+            input:
+                unpack(lambda w: stimulus_list_input()),
+                assembly=ASSEMBLY["assembly"],
+                stimulus_csv=ASSEMBLY["stimulus_csv"],
+                images=ASSEMBLY["images"],
+            output:
+                stimuli=results("data/stimuli.tsv"),
+                images=directory(STIMULUS_IMAGES),
+            params:
+                rule=BRAIN["stimuli"],
+                password=BRAIN["download"]["images_password"],
+            log:
+                log_of("data/stimuli"),
+            threads: 1
+            resources:
+                mem_mb=lambda wildcards, attempt: 4000 * attempt,
+                runtime=lambda wildcards, attempt: 60 * attempt,
+            conda:
+                "../../envs/analysis.yaml"
+            script:
+                "../scripts/prepare_things_stimuli.py"
+
+    else:
+
+        rule prepare_brainio_stimuli:
+            input:
+                unpack(lambda w: stimulus_list_input()),
+                **ASSEMBLY,
+            output:
+                stimuli=results("data/stimuli.tsv"),
+                images=directory(STIMULUS_IMAGES),
+            params:
+                rule=BRAIN["stimuli"],
+            log:
+                log_of("data/stimuli"),
+            threads: 1
+            resources:
+                mem_mb=lambda wildcards, attempt: 4000 * attempt,
+                runtime=lambda wildcards, attempt: 30 * attempt,
+            conda:
+                "../../envs/analysis.yaml"
+            script:
+                "../scripts/prepare_brainio_stimuli.py"
 
     ruleorder: compute_brainio_rdms > compute_brain_rdms
 

@@ -11,5 +11,5 @@ settings = snakemake.config["brain_data"]["download"]
 local = snakemake.input.local[0] if snakemake.input.local else None
 fetch_brainio_dataset(
     snakemake.params.dataset, Path(snakemake.output.assembly).parent, local=local, local_mode="symlink",
-    retries=settings["retries"], timeout=settings["timeout"],
+    roles=snakemake.params.roles, retries=settings["retries"], timeout=settings["timeout"],
 )

@@ -46,12 +46,16 @@ class ConfigError(ValueError):
 class DatasetType:
     """What the config says about one ``brain_data.type``."""
 
-    #: The brain_data keys this type reads. Every other key must be left out or at its
-    #: schema default; one set otherwise is an error naming it and the types that use it.
+    #: The brain_data keys this type reads (``download`` a whole section, ``download.retries``
+    #: one key of it). Every other key must be left out or at its schema default; one set
+    #: otherwise is an error naming it and the types that use it.
     keys: frozenset[str]
     #: What ``subjects: all`` means when the type knows its subjects without looking at
     #: the data; None where the data lists them (read by :func:`resolve_subjects`).
     all_subjects: tuple[str, ...] | None
+    #: ``stimuli`` when the config leaves it out (the schema's default is THINGS-fMRI's
+    #: first_exemplar, which needs trial metadata other types do not have).
+    default_stimuli: str = "first_exemplar"
 
 
 #: The brain_data keys every dataset type uses.
@@ -65,12 +69,15 @@ BRAIN_DATA_TYPES: dict[str, DatasetType] = {
                         "min_nc_testset"}),
         all_subjects=("sub-01", "sub-02", "sub-03"),  # the three subjects THINGS-fMRI has
     ),
-    "rdm_set": DatasetType(keys=frozenset({*_SHARED_BRAIN_KEYS, "rdm_file"}), all_subjects=None),  # rdm_file lists them
+    "rdm_set": DatasetType(keys=frozenset({*_SHARED_BRAIN_KEYS, "rdm_file"}), all_subjects=None,  # rdm_file lists them
+                           default_stimuli="all"),
     # The animals: the demo's, the catalog's, or the file's (lrrsa.data.neural_assembly.animals).
     "neural_assembly": DatasetType(
         keys=frozenset({*_SHARED_BRAIN_KEYS, "images_zip", "dataset", "assembly_dir", "assembly_file", "stimulus_csv",
-                        "time_window", "reliability_threshold"}),
+                        "things_images", "time_window", "reliability_threshold", "download.retries",
+                        "download.timeout", *(f"download.images_{key}" for key in ("url", "size", "md5", "password"))}),
         all_subjects=None,
+        default_stimuli="all",
     ),
 }
 #: Subject names the workflow's own files use (the group RDM, "every subject").
@@ -204,6 +211,9 @@ def _mixed_brain_data_problem(brain: Any, schema: Mapping[str, Any]) -> str | No
 
 def _validate_one_dataset(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
     filled = copy.deepcopy(dict(config))
+    brain = filled.get("brain_data")
+    if isinstance(brain, dict) and brain.get("type") in BRAIN_DATA_TYPES and "stimuli" not in brain:
+        brain["stimuli"] = BRAIN_DATA_TYPES[brain["type"]].default_stimuli
     validator = _canonicalising_validator()(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(e.absolute_path))
     if errors:
@@ -308,6 +318,7 @@ def _validate_named_datasets(config: Mapping[str, Any], schema: Mapping[str, Any
         except ConfigError as error:
             problems += [_named_dataset_problem(line.strip(), name, own_rois) for line in str(error).splitlines()[1:]]
     problems += _shared_download_problems({name: views[name]["brain_data"] for name in views})
+    problems += _things_download_problems({name: views[name]["brain_data"] for name in views})
     all_rois = {roi for name in names for roi in (config["brain_data"][name].get("rois") or {})}
     encoding_map = (config.get("encoding") or {}).get("layer_map") or {}
     for key, layer_map in (("rsa.layer_map", config["rsa"]["layer_map"] or {}), ("encoding.layer_map", encoding_map)):
@@ -371,8 +382,14 @@ def unused_brain_keys(brain: Mapping[str, Any], schema: Mapping[str, Any]) -> li
         if name in used or name not in brain:
             continue
         default = _filled_default(sub) if "default" in sub else object()
-        unused += _differing(f"brain_data.{name}", brain[name], default)
+        unused += [key for key in _differing(f"brain_data.{name}", brain[name], default) if not _uses(used, key)]
     return unused
+
+
+def _uses(keys: frozenset[str], dotted: str) -> bool:
+    """Whether a type's ``keys`` hold the dotted key ``brain_data.a.b`` or a section above it."""
+    parts = dotted.split(".")[1:]
+    return any(".".join(parts[:n]) in keys for n in range(1, len(parts) + 1))
 
 
 def rule_order(schema: Mapping[str, Any]) -> list[str]:
@@ -535,8 +552,7 @@ def _unused_keys_problem(brain: Mapping[str, Any], unused: list[str]) -> str:
     """One message naming every key set that brain_data.type does not use, and who uses them."""
     users: dict[tuple[str, ...], list[str]] = {}
     for key in unused:
-        name = key.split(".")[1]
-        users.setdefault(tuple(t for t, d in BRAIN_DATA_TYPES.items() if name in d.keys), []).append(key)
+        users.setdefault(tuple(t for t, d in BRAIN_DATA_TYPES.items() if _uses(d.keys, key)), []).append(key)
     them = "it" if len(unused) == 1 else "them"
     used_by = "; ".join(f"{', '.join(keys) + ': ' if len(users) > 1 else ''}used only by brain_data.type "
                         f"{' and '.join(types)}" for types, keys in users.items())
@@ -596,28 +612,50 @@ def _brain_data_problems(brain: Mapping[str, Any], schema: Mapping[str, Any]) ->
 
 def _neural_assembly_problems(brain: Mapping[str, Any]) -> list[str]:
     """Cross-key rules of brain_data.type neural_assembly (the keys each source needs)."""
+    from lrrsa.data.brainio_catalog import brainio_dataset
+
     problems = []
     source = brain["source"]
+    on_things = brain["things_images"]
     if source == "download":
         if not brain["dataset"]:
             problems.append("config key brain_data.dataset: required when brain_data.type is neural_assembly and "
-                            "brain_data.source is download (MajajHong2015.public or FreemanZiemba2013.public)")
+                            "brain_data.source is download (MajajHong2015.public, FreemanZiemba2013.public or "
+                            "Papale2025)")
+        else:
+            on_things = brainio_dataset(brain["dataset"]).things_images
+            if brain["things_images"] and not on_things:
+                problems.append(f"config key brain_data.things_images: {brain['dataset']} has its own stimulus set; "
+                                "leave it out")
+            for key in ("images_zip", "images_dir"):
+                if brain[key] and not on_things:
+                    problems.append(f"config key brain_data.{key}: {brain['dataset']} downloads its own stimulus "
+                                    "set; only a recording on THINGS images (Papale2025) reads the THINGS images")
     else:
         for key in ("dataset", "assembly_dir"):
             if brain[key]:
                 problems.append(f"config key brain_data.{key}: only used when brain_data.source is download")
     if source == "local":
-        for key in ("assembly_file", "stimulus_csv"):
-            if not brain[key]:
-                problems.append(f"config key brain_data.{key}: required when brain_data.type is neural_assembly and "
-                                f"brain_data.source is local")
-        if bool(brain["images_zip"]) == bool(brain["images_dir"]):
+        if not brain["assembly_file"]:
+            problems.append("config key brain_data.assembly_file: required when brain_data.type is neural_assembly "
+                            "and brain_data.source is local")
+        if on_things and brain["stimulus_csv"]:
+            problems.append("config key brain_data.stimulus_csv: a recording on THINGS images (things_images: true) "
+                            "has its stimulus set rebuilt from its stimulus ids; leave it out")
+        elif not on_things and not brain["stimulus_csv"]:
+            problems.append("config key brain_data.stimulus_csv: required when brain_data.type is neural_assembly and "
+                            "brain_data.source is local (or set things_images: true for a recording on THINGS "
+                            "images)")
+        if not on_things and bool(brain["images_zip"]) == bool(brain["images_dir"]):
             problems.append("config keys brain_data.images_zip, brain_data.images_dir: a local neural_assembly needs "
                             "its stimulus images in exactly one of them")
     elif source != "download":
-        for key in ("assembly_file", "stimulus_csv", "images_zip", "images_dir"):
+        for key in ("assembly_file", "stimulus_csv", "images_zip", "images_dir", "things_images"):
             if brain[key]:
                 problems.append(f"config key brain_data.{key}: not used when brain_data.source is {source}")
+    if on_things and brain["images_zip"] and brain["images_dir"]:
+        problems.append("config keys brain_data.images_zip, brain_data.images_dir: the THINGS images come from one "
+                        "of them (or, with neither, from the THINGS images archive downloaded once per run)")
     if brain["stimuli"] not in ("all", "list"):
         problems.append(f"config key brain_data.stimuli: {brain['stimuli']!r} needs THINGS trial metadata; a "
                         f"neural_assembly allows all or list")
@@ -629,6 +667,23 @@ def _neural_assembly_problems(brain: Mapping[str, Any]) -> list[str]:
         if masks:
             problems.append(f"config key brain_data.rois.{roi}: NIfTI masks need type things_fmri; a "
                             f"neural_assembly ROI names values of the neuroid coordinate region")
+    return problems
+
+
+def _things_download_problems(datasets: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Datasets that download the same THINGS archive with different url, size or md5
+    (it is downloaded once per run)."""
+    from lrrsa.data.shared_downloads import THINGS_ARCHIVES, things_downloads
+
+    problems = []
+    for archive in THINGS_ARCHIVES:
+        keys = [f"{archive}_url", f"{archive}_size", f"{archive}_md5"]
+        users = {name: brain for name, brain in datasets.items() if archive in things_downloads(brain)}
+        settings = {name: tuple(brain["download"][key] for key in keys) for name, brain in users.items()}
+        if len(set(settings.values())) > 1:
+            problems.append(f"config keys {', '.join(f'brain_data.{n}.download' for n in settings)}: "
+                            f"{' and '.join(settings)} download the THINGS {archive} archive, which a run downloads "
+                            f"once, with different {', '.join(keys)}; give them the same")
     return problems
 
 

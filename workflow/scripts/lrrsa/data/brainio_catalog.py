@@ -130,6 +130,11 @@ class BrainioDataset:
       :func:`lrrsa.data.brainio_reliability.internal_consistency`).
     - ``stimuli_public``: whether the stimulus set's CSV and zip are public;
       ``stimulus_note``: where the images come from and what a ``stimulus_id`` is.
+      ``things_images``: the stimuli are THINGS images and ``stimulus_id`` is the
+      THINGS file stem (Papale2025), so they are taken from the THINGS images archive
+      (:mod:`lrrsa.data.brainio_things`).
+    - ``analysis_role``: the role of the assembly the workflow's RSA reads, the one
+      with repetitions (noise ceilings need them; Papale2025: ``assembly_test``).
     """
 
     name: str
@@ -150,6 +155,8 @@ class BrainioDataset:
     stimulus_note: str
     preprocessing_source: tuple[str, ...]
     bibliography: str
+    things_images: bool = False
+    analysis_role: str = "assembly"
 
     def __post_init__(self) -> None:
         roles = [f.role for f in self.files]
@@ -158,6 +165,8 @@ class BrainioDataset:
         names = [f.file_name for f in self.files]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.name}: file names repeat: {names}")
+        if self.analysis_role not in roles:
+            raise ValueError(f"{self.name}: analysis_role {self.analysis_role!r} is not a file role: {roles}")
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -294,6 +303,8 @@ _PAPALE = BrainioDataset(
         _VISION + "data/papale2025/__init__.py (files, sha1)",
     ),
     bibliography="doi:10.1016/j.neuron.2024.12.003",
+    things_images=True,
+    analysis_role="assembly_test",
 )
 
 _CATALOG: dict[str, BrainioDataset] = {d.name: d for d in (_MAJAJHONG, _FREEMANZIEMBA, _PAPALE)}
