@@ -425,3 +425,27 @@ def test_files_without_an_animal_coordinate(tmp_path):
         br.write_brainio_rdms(assembly, csv, "m", {"V1": "V1"}, tmp_path / "stimuli.tsv", [tmp_path / "r.npz"])
     br.write_brainio_rdms(assembly, csv, br.POOLED, {"V1": "V1"}, tmp_path / "stimuli.tsv", [tmp_path / "r.npz"])
     assert load_rdm(tmp_path / "r.npz")[0].shape == (4, 4)
+
+
+@pytest.mark.parametrize(("neuroids", "expected"), [
+    (1, "no defined dissimilarity"),  # 1 - Pearson r over one neuroid: undefined
+    (2, "every dissimilarity equal to"),  # over two neuroids whose responses rise together: r = 1 for every pair
+])
+def test_an_rdm_that_ranks_no_pair_is_refused_with_its_roi(tmp_path, neuroids, expected):
+    stimuli = [f"s{i}" for i in range(5)]
+    sid = [s for s in stimuli for _ in range(2)]
+    base = np.repeat(np.arange(5.0), 2)[:, None]
+    values = base + np.arange(neuroids)[None, :] * (base + 1)  # each stimulus: an increasing pattern
+    assembly = write_assembly(tmp_path / "assy_flat.nc", values, {"stimulus_id": sid, "repetition": [0, 1] * 5},
+                              {"neuroid_id": list(range(neuroids)), "region": ["V1"] * neuroids})
+    csv = tmp_path / "stimulus_flat.csv"
+    pd.DataFrame({"stimulus_id": stimuli, "filename": [f"{s}.png" for s in stimuli]}).to_csv(csv, index=False)
+    for s in stimuli:
+        (tmp_path / f"{s}.png").write_bytes(b"png")
+    br.prepare_brainio_stimuli(assembly, csv, tmp_path / "stimuli.tsv", tmp_path / "images")
+    with pytest.raises(ValueError, match=rf"assy_flat.nc: animal all, ROI V1 \({neuroids} neuroid\(s\), rdm.metric "
+                                         rf"correlation\): the RDM has {expected}"):
+        br.write_brainio_rdms(assembly, csv, br.POOLED, {"V1": "V1"}, tmp_path / "stimuli.tsv", [tmp_path / "r.npz"])
+    assert not (tmp_path / "r.npz").exists()
+    br.write_brainio_rdms(assembly, csv, br.POOLED, {"V1": "V1"}, tmp_path / "stimuli.tsv", [tmp_path / "r.npz"],
+                          metric="euclidean")  # distances do vary

@@ -276,6 +276,20 @@ def test_a_complete_run_of_two_datasets_plans_nothing_when_written_differently(t
 
 
 @pytest.mark.workflow
+def test_a_demo_setting_the_training_images_do_not_use_retrains_nothing(two_dataset_run):
+    """The simulated fMRI's noise is not a setting of the demo's training images: changing
+    it regenerates the fMRI side only, never the networks."""
+    config = copy.deepcopy(TINY2)
+    config["demo"]["noise_sd"] = 2.5
+    result = dry_run(two_dataset_run, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout)
+    assert counts.get("things_make_demo_brain_dataset") == 1, result.stdout[-3000:]
+    assert not {"make_demo_training_images", "prepare_training_set", "train_model"} & set(counts)
+    dry_run(two_dataset_run, TINY2)  # the config of the run again, for the tests after
+
+
+@pytest.mark.workflow
 def test_the_report_groups_results_per_dataset(two_dataset_run):
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
            str(two_dataset_run), "--configfile", str(two_dataset_run / "config.yaml"), "--report", "report.html"]
@@ -314,3 +328,14 @@ def test_the_cross_species_config_plans_every_download_the_reference_and_the_com
     assert counts["compare_datasets"] == 1 and counts["plot_dataset_agreement"] == len(pairs)
     for pair in pairs:
         assert f"results/cross_species/across_datasets/figures/agreement_{pair}.png" in result.stdout
+
+
+def test_datasets_compared_by_ranking_need_three_conditions():
+    config = copy.deepcopy(TINY2)
+    config["conditions"] = {"untrained": {"rule": "untrained"}, "bp": {"rule": "backprop", "lr": 0.001}}
+    with pytest.raises(ConfigError, match=r"config key conditions: 2 condition\(s\), but datasets macaque and things "
+                                          r"share an ROI.*Kendall's tau needs at least 3"):
+        validate_config(config, SCHEMA)
+    # Without an ROI in common nothing is ranked across datasets: two conditions are fine.
+    config["brain_data"]["macaque"]["rois"] = {"V4": ["V4"]}
+    validate_config(config, SCHEMA)

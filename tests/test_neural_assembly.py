@@ -100,6 +100,50 @@ def test_a_local_recording_is_checked_against_the_config_before_any_job(tmp_path
     assert "brain_data.rois.V1" not in message
 
 
+def test_a_named_datasets_file_problems_name_its_keys(tmp_path):
+    """Problems found in a dataset's files when Snakemake starts (paths, regions, time
+    window, subjects) name the key as written under the dataset's name."""
+    from lrrsa.config import dataset_configs, prepare_dataset
+
+    demo = write_macaque_dataset(tmp_path / "rec", n_per_category=2, n_repetitions=2)
+    recording = {"type": "neural_assembly", "source": "local", "assembly_file": str(demo.assembly),
+                 "stimulus_csv": str(demo.stimulus_csv), "images_zip": str(demo.stimulus_zip),
+                 "rois": {"V1": ["V1"], "V2": ["V2"]}, "time_window": [300, 400], "subjects": ["monkeyZ"]}
+    config = copy.deepcopy(TINY)
+    config["brain_data"] = {"rec": recording, "sim": {**TINY["brain_data"], "rois": {"IT": ["IT"]}}}
+    config["rsa"] = {"layer_map": {"V1": "conv1", "IT": "fc1"}}  # no ROI in common: one condition is enough
+    views = dataset_configs(validate_config(config, SCHEMA), SCHEMA)
+    with pytest.raises(ConfigError) as info:
+        prepare_dataset(views["rec"], "rec")
+    message = str(info.value)
+    assert "config key brain_data.rec.rois.V2: region(s) V2 not in" in message
+    assert "config key brain_data.rec.time_window:" in message
+    recording.update(rois={"V1": ["V1"]}, time_window=None)
+    views = dataset_configs(validate_config(config, SCHEMA), SCHEMA)
+    with pytest.raises(ConfigError, match="config key brain_data.rec.subjects: monkeyZ not in "
+                                          "brain_data.rec.assembly_file"):
+        prepare_dataset(views["rec"], "rec")
+    recording.update(subjects="all", assembly_file=str(tmp_path / "missing.nc"))
+    views = dataset_configs(validate_config(config, SCHEMA), SCHEMA)
+    with pytest.raises(ConfigError, match=r"config key brain_data\.rec\.assembly_file: '.*missing\.nc' does not exist"):
+        prepare_dataset(views["rec"], "rec")
+    recording["subjets"] = ["monkeyA"]
+    assert ("config key brain_data.rec: Additional properties are not allowed ('subjets' was unexpected); did you "
+            "mean 'subjets' -> 'subjects'?") in problems(config)
+
+
+def test_a_recording_without_a_region_coordinate_says_so(tmp_path):
+    from lrrsa.data.brainio import write_assembly
+
+    write_assembly(tmp_path / "assy.nc", np.zeros((4, 2)), {"stimulus_id": ["a", "b", "c", "d"]},
+                   {"neuroid_id": [0, 1]}, dims=("presentation", "neuroid"))
+    message = "\n".join(neural_assembly.local_recording_problems(
+        {"assembly_file": str(tmp_path / "assy.nc"), "rois": {"V1": ["V1"]}, "time_window": None,
+         "source": "local", "stimuli": "all"}))
+    assert "config key brain_data.rois: " in message and "has no neuroid coordinate 'region'" in message
+    assert "its neuroid coordinates: neuroid_id" in message and "region(s) V1 not in" not in message
+
+
 @pytest.mark.parametrize(("brain", "expected"), [
     ({"source": "download"}, "brain_data.dataset: required when brain_data.type is neural_assembly"),
     ({"source": "local"}, "brain_data.assembly_file: required"),

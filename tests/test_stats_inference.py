@@ -633,3 +633,60 @@ def test_subject_draws_come_from_their_own_stream():
     shared = resample_streams(3)[0].integers(0, s, size=draws.size)  # the same draw from the stimuli's stream
     agreement = np.mean(draws == shared)
     assert abs(agreement - 1 / s) < 4 * np.sqrt((1 / s) * (1 - 1 / s) / draws.size), agreement
+
+
+def test_split_half_noise_ceiling_closed_form():
+    from lrrsa.rsa.noise_ceiling import split_half_noise_ceiling
+
+    # Pearson: halves agree 0.6 -> R = 2 * 0.6 / 1.6 = 0.75; upper sqrt(0.75).
+    assert split_half_noise_ceiling(0.6, "pearson") == pytest.approx((0.75, np.sqrt(0.75)))
+    rho_s = 6 / np.pi * np.arcsin(0.6 / 2)  # Spearman's rho of bivariate normals with r = 0.6
+    assert split_half_noise_ceiling(rho_s, "spearman") == pytest.approx(
+        (6 / np.pi * np.arcsin(0.75 / 2), 6 / np.pi * np.arcsin(np.sqrt(0.75) / 2)))
+    assert split_half_noise_ceiling(-0.2, "pearson") == (0.0, 0.0)
+    assert np.isnan(split_half_noise_ceiling(np.nan, "pearson")).all()
+
+
+@pytest.mark.parametrize("method", ["spearman", "pearson", "kendall"])
+@pytest.mark.parametrize("noise", [1.0, 2.0])
+def test_split_half_noise_ceiling_matches_a_simulation_with_a_known_true_rdm(method, noise):
+    """One subject: each half of its trials gives true RDM + noise, the whole data their
+    mean. The estimate from the two halves equals, on average, the true RDM's score
+    against the whole data (upper) and a replication's (lower)."""
+    from lrrsa.rsa.comparators import compare_vectors
+    from lrrsa.rsa.noise_ceiling import split_half_noise_ceiling
+
+    rng = np.random.default_rng(22)
+    m, reps = 60 * 59 // 2, 200  # one split per subject varies more than many pairs: more repetitions
+    estimates, truth = [], []
+    for _ in range(reps):
+        true = rng.normal(size=m)
+        halves = true + noise * rng.normal(size=(2, m))
+        replication = (true + noise * rng.normal(size=(2, m))).mean(axis=0)
+        estimates.append(split_half_noise_ceiling(compare_vectors(halves[0], halves[1], method).rho, method))
+        whole = halves.mean(axis=0)
+        truth.append([compare_vectors(replication, whole, method).rho, compare_vectors(true, whole, method).rho])
+    np.testing.assert_allclose(np.mean(estimates, axis=0), np.mean(truth, axis=0), atol=0.006)
+
+
+def test_a_one_subject_group_ceiling_comes_from_its_split_halves(tmp_path):
+    """A recording without an animal coordinate (one pooled subject) has no other subject:
+    its group ceiling is the split-half one, so the noise-normalised figure can be drawn."""
+    from lrrsa.rdm_io import save_rdm
+    from lrrsa.rsa.noise_ceiling import split_half_noise_ceiling, split_half_reliability
+    from lrrsa.stats.noise_ceiling_table import noise_ceiling_table
+
+    rng = np.random.default_rng(5)
+    n = 12
+    true = squareform(rng.random(n * (n - 1) // 2))
+    odd, even = (true + squareform(0.3 * rng.random(n * (n - 1) // 2)) for _ in range(2))
+    ids = [f"s{i}" for i in range(n)]
+    save_rdm(tmp_path / "pooled.npz", (odd + even) / 2, ids)
+    np.savez(tmp_path / "split.npz", subjects=np.array(["pooled"]), odd=odd[None], even=even[None],
+             stimuli=np.array(ids))
+    table = noise_ceiling_table({"V1": {"pooled": tmp_path / "pooled.npz"}}, {"V1": tmp_path / "split.npz"},
+                                "spearman").set_index("subject")
+    r = split_half_reliability(odd, even, "spearman").r
+    assert (table.loc["group", "lower"], table.loc["group", "upper"]) == pytest.approx(
+        split_half_noise_ceiling(r, "spearman"))
+    assert 0 < table.loc["group", "lower"] < table.loc["group", "upper"] < 1

@@ -7,8 +7,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from snakemake.resources import Resources
 
-from lrrsa.config import (ConfigError, check_local_paths, dataset_configs, load_schema, pretrained_conditions,
-                          resolve_subjects, trained_conditions, validate_config)
+from lrrsa.config import (ConfigError, dataset_configs, load_schema, prepare_dataset, pretrained_conditions,
+                          trained_conditions, validate_config)
 from lrrsa.data.shared_downloads import THINGS_ARCHIVE_FILES, things_download_settings
 
 try:
@@ -18,8 +18,7 @@ try:
     # subjects of `subjects: all` read from an rdm_set's or a recording's files.
     _dataset_configs = {}
     for _name, _view in dataset_configs(_validated, _schema).items():
-        check_local_paths(_view)
-        _dataset_configs[_name] = resolve_subjects(_view)
+        _dataset_configs[_name] = prepare_dataset(_view, _name)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 if None in _dataset_configs:
@@ -140,7 +139,11 @@ THINGS_DOWNLOADS = {
 
 
 # ---- training data (training_data.smk) ----------------------------------------------
-DEMO_TRAINING_ZIP = "resources/demo/training_images.zip"
+# What the demo's training images depend on, which names their file: runs with other
+# settings in the same folder keep their own images.
+DEMO_TRAINING = {key: config["demo"][key] for key in ("seed", "train_per_class", "test_per_class")}
+DEMO_TRAINING_ZIP = ("resources/demo/training/seed-{seed}_train-{train_per_class}_test-{test_per_class}.zip"
+                     .format(**DEMO_TRAINING))
 CIFAR10_ARCHIVE = "resources/cifar10/cifar-10-python.tar.gz"
 
 

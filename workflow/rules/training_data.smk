@@ -6,9 +6,9 @@ rule make_demo_training_images:
     output:
         DEMO_TRAINING_ZIP,
     params:
-        demo=config["demo"],
+        demo=DEMO_TRAINING,
     log:
-        "resources/logs/demo/training_images.log",
+        DEMO_TRAINING_ZIP.replace("resources/demo/", "resources/logs/demo/").removesuffix(".zip") + ".log",
     threads: 1
     resources:
         mem_mb=1000,

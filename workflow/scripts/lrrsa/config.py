@@ -23,6 +23,7 @@ default the directory snakemake runs in), where :func:`check_local_paths` and
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -170,7 +171,17 @@ def key_path(error: jsonschema.ValidationError) -> str:
 def _describe(error: jsonschema.ValidationError) -> str:
     # Errors under if/then or allOf say little; the most specific one is deepest.
     best = jsonschema.exceptions.best_match([error]) if error.context else error
-    return f"config key {key_path(best)}: {best.message}"
+    return f"config key {key_path(best)}: {best.message}{_did_you_mean(best)}"
+
+
+def _did_you_mean(error: jsonschema.ValidationError) -> str:
+    """For a misspelt key, the known keys it is close to (difflib)."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, Mapping):
+        return ""
+    known = list(error.schema.get("properties", {}))
+    guesses = {key: difflib.get_close_matches(str(key), known, n=1) for key in error.instance if key not in known}
+    hints = [f"{key!r} -> {close[0]!r}" for key, close in guesses.items() if close]
+    return f"; did you mean {', '.join(hints)}?" if hints else ""
 
 
 def load_schema(schema_path: Path) -> dict[str, Any]:
@@ -264,10 +275,16 @@ def dataset_view(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     return view
 
 
-def _named_dataset_problem(problem: str, name: str, own_rois: Iterable[str]) -> str:
-    """A problem of a dataset's view, named by the key the user wrote."""
-    problem = problem.replace("config key brain_data.", f"config key brain_data.{name}.")
-    problem = problem.replace("brain_data.type", f"brain_data.{name}.type", 1)
+def _named_dataset_problem(problem: str, name: str, own_rois: Iterable[str] = ()) -> str:
+    """A problem of a dataset's view, named by the key the user wrote: each brain_data key
+    that the message is about (before its first ": ") gets the dataset's name."""
+    keys, sep, rest = problem.partition(": ")
+    if keys.startswith("config key"):
+        # In the text, other keys of the dataset too; of "brain_data.type" only the first,
+        # the dataset's own (the others name the types that use a key).
+        rest = re.sub(r"\bbrain_data\.(?!type\b)(?=\w)", f"brain_data.{name}.", rest)
+        rest = rest.replace("brain_data.type ", f"brain_data.{name}.type ", 1)
+        problem = re.sub(r"\bbrain_data(?=\.|,|$)", f"brain_data.{name}", keys) + sep + rest
     for roi in own_rois:
         problem = problem.replace(f"config key rsa.layer_map.{roi}:", f"config key brain_data.{name}.layer_map.{roi}:")
     return problem
@@ -319,6 +336,7 @@ def _validate_named_datasets(config: Mapping[str, Any], schema: Mapping[str, Any
             problems += [_named_dataset_problem(line.strip(), name, own_rois) for line in str(error).splitlines()[1:]]
     problems += _shared_download_problems({name: views[name]["brain_data"] for name in views})
     problems += _things_download_problems({name: views[name]["brain_data"] for name in views})
+    problems += _ranking_problems(config, views)
     all_rois = {roi for name in names for roi in (config["brain_data"][name].get("rois") or {})}
     encoding_map = (config.get("encoding") or {}).get("layer_map") or {}
     for key, layer_map in (("rsa.layer_map", config["rsa"]["layer_map"] or {}), ("encoding.layer_map", encoding_map)):
@@ -670,6 +688,25 @@ def _neural_assembly_problems(brain: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+#: Conditions Kendall's tau needs to rank (lrrsa.stats.rank_agreement).
+MIN_RANKED_CONDITIONS = 3
+
+
+def _ranking_problems(config: Mapping[str, Any], views: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Datasets with an ROI in common are compared by the agreement of their rankings of
+    the conditions (across_datasets/), which needs at least three conditions."""
+    names = list(views)
+    shared = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+              if set(views[a]["rsa"]["layer_map"]) & set(views[b]["rsa"]["layer_map"])]
+    conditions = config.get("conditions") or {}
+    if not shared or len(conditions) >= MIN_RANKED_CONDITIONS:
+        return []
+    return [f"config key conditions: {len(conditions)} condition(s), but datasets {shared[0][0]} and {shared[0][1]} "
+            f"share an ROI, and the comparison across datasets ranks the conditions (Kendall's tau needs at least "
+            f"{MIN_RANKED_CONDITIONS}; with 3 its exact p is at least 1/3, with 4 at least 1/12); add conditions, or "
+            "give the datasets no ROI name in common"]
+
+
 def _things_download_problems(datasets: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Datasets that download the same THINGS archive with different url, size or md5
     (it is downloaded once per run)."""
@@ -764,6 +801,20 @@ def check_local_paths(config: Mapping[str, Any], root: Path = Path(".")) -> None
             missing.append(problem(key, path))
     if missing:
         raise ConfigError("missing input:\n  " + "\n  ".join(missing))
+
+
+def prepare_dataset(view: Mapping[str, Any], name: str | None, root: Path = Path(".")) -> dict[str, Any]:
+    """:func:`check_local_paths` then :func:`resolve_subjects` of one dataset's view (a
+    config of :func:`dataset_configs`), their ConfigError naming the keys as the user
+    wrote them (``brain_data.<name>.assembly_file``) for a named dataset."""
+    try:
+        check_local_paths(view, root)
+        return resolve_subjects(view, root)
+    except ConfigError as error:
+        if name is None:
+            raise
+        header, *lines = str(error).splitlines()
+        raise ConfigError("\n".join([header, *(f"  {_named_dataset_problem(line.strip(), name)}" for line in lines)]))
 
 
 def resolve_subjects(config: Mapping[str, Any], root: Path = Path(".")) -> dict[str, Any]:

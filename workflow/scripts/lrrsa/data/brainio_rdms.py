@@ -342,6 +342,17 @@ def _nan_rdm(n: int) -> np.ndarray:
     return out
 
 
+def _check_varies(matrix: np.ndarray, what: str) -> None:
+    """ValueError when an RDM's dissimilarities are all missing or all equal: nothing to
+    rank, every score of it undefined (e.g. 1 - Pearson r over one or two neuroids)."""
+    values = matrix[np.triu_indices(len(matrix), k=1)]
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or np.ptp(finite) <= 1e-12 * max(1.0, float(np.abs(finite).max())):  # equal but rounding
+        state = "no defined dissimilarity" if finite.size == 0 else f"every dissimilarity equal to {finite[0]:g}"
+        raise ValueError(f"{what}: the RDM has {state}, so it ranks no pair of stimuli; use more neuroids (add "
+                         "regions to the ROI), another rdm.metric, or leave the ROI out")
+
+
 def write_brainio_rdms(
     assembly: Path | str,
     stimulus_csv: Path | str,
@@ -384,7 +395,10 @@ def write_brainio_rdms(
             save_rdm(out, _nan_rdm(len(names)), names)
             continue
         means, *_ = _presentation_values(info, mask, ids, time_window=time_window, zscore=zscore, chunk_mb=chunk_mb)
-        save_rdm(out, rdm(means, metric), names)
+        matrix = rdm(means, metric)
+        _check_varies(matrix, f"{info.path}: animal {animal}, ROI {roi} ({int(mask.sum())} neuroid(s), "
+                      f"rdm.metric {metric})")
+        save_rdm(out, matrix, names)
         log.info("%s %s %s: %d neuroids, %d stimuli -> %s", info.path, animal, roi, int(mask.sum()), len(names), out)
 
 

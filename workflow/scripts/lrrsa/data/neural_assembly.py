@@ -160,16 +160,21 @@ def local_recording_problems(brain: Mapping[str, Any], root: Path = Path(".")) -
 
     info = assembly_info(root / brain["assembly_file"])
     problems = []
-    regions = set(info.neuroids["region"].astype(str)) if "region" in info.neuroids.columns else set()
+    if "region" not in info.neuroids.columns:
+        problems.append(f"config key brain_data.rois: {info.path} has no neuroid coordinate 'region' (its neuroid "
+                        f"coordinates: {', '.join(map(str, info.neuroids.columns)) or 'none'}); a neural_assembly ROI "
+                        "names values of it")
+    regions = set(info.neuroids["region"].astype(str)) if "region" in info.neuroids.columns else None
     for roi, items in brain["rois"].items():
-        absent = [item for item in items if item not in regions]
+        absent = [item for item in items if regions is not None and item not in regions]
         if absent:
             problems.append(f"config key brain_data.rois.{roi}: region(s) {', '.join(absent)} not in "
                             f"{info.path} (its regions: {', '.join(sorted(regions)) or 'none'})")
     try:
         window_bins(info, time_window(brain))
     except ValueError as error:
-        problems.append(f"config key brain_data.time_window: {error}")
+        message = str(error).replace("pass time_window=None", "set brain_data.time_window: null")
+        problems.append(f"config key brain_data.time_window: {message}")
     if brain["stimuli"] == "list":
         from lrrsa.data.stimuli import read_stimulus_list
 

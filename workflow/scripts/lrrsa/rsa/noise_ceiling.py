@@ -3,6 +3,8 @@ Spearman-Brown prophecy and inter-subject consistency.
 
 - :func:`noise_ceiling`: rsatoolbox's leave-one-subject-out bounds of the
   subject-level scores.
+- :func:`split_half_noise_ceiling`: the same bounds for one subject, its reliability
+  from its two halves' RDMs.
 - :func:`group_noise_ceiling`: the ceiling of scores against the group RDM (the mean
   of the subjects' RDMs), from the subjects' mean pairwise agreement.
 - :func:`split_half_reliability`, :func:`spearman_brown`, :func:`inter_subject_consistency`.
@@ -155,5 +157,26 @@ def group_noise_ceiling(mean_inter_subject: float, n_subjects: int, method: str 
     if n_subjects < 2 or not np.isfinite(mean_inter_subject):
         return np.nan, np.nan
     r = float(np.clip(_to_pearson(mean_inter_subject, method), -1.0, 1.0))
-    reliability = float(spearman_brown(r, n_subjects))
+    return _reliability_bounds(float(spearman_brown(r, n_subjects)), method)
+
+
+def _reliability_bounds(reliability: float, method: str) -> tuple[float, float]:
+    """(R, sqrt(R)) on the comparator's scale, for a reliability R on Pearson's."""
     return float(_from_pearson(reliability, method)), float(_from_pearson(np.sqrt(reliability), method))
+
+
+def split_half_noise_ceiling(split_half_r: float, method: str = "spearman") -> tuple[float, float]:
+    """Noise ceiling of scores against one subject's RDM from the agreement ``split_half_r``
+    of its two halves' RDMs (odd vs even sessions or repetitions): the bounds of
+    :func:`group_noise_ceiling` with the data's reliability R taken from the split
+    halves, R = Spearman-Brown(r, 2), instead of from other subjects. ``upper`` = sqrt(R),
+    the expected score of the true RDM (Spearman's correction for attenuation);
+    ``lower`` = R, the expected score of a replication. What a run with one subject (a
+    recording without an animal coordinate, its neuroids pooled) has instead of an
+    inter-subject ceiling. Rank comparators go through Pearson's scale as there; r <= 0
+    gives 0, NaN gives NaN.
+    """
+    if not np.isfinite(split_half_r):
+        return np.nan, np.nan
+    r = float(np.clip(_to_pearson(split_half_r, method), -1.0, 1.0))
+    return _reliability_bounds(float(spearman_brown(r, 2.0)), method)

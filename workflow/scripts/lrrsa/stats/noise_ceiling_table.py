@@ -12,7 +12,8 @@ import pandas as pd
 
 from lrrsa.rdm_io import load_rdm
 from lrrsa.rsa.comparators import upper_triangle
-from lrrsa.rsa.noise_ceiling import group_noise_ceiling, inter_subject_consistency, noise_ceiling, split_half_reliability
+from lrrsa.rsa.noise_ceiling import (group_noise_ceiling, inter_subject_consistency, noise_ceiling,
+                                     split_half_noise_ceiling, split_half_reliability)
 from lrrsa.tsv import write_table
 
 COLUMNS = ["roi", "subject", "lower", "upper", "inter_subject_rho", "split_half_r", "split_half_r_corrected",
@@ -54,8 +55,9 @@ def noise_ceiling_table(
     of the subject's RDM (odd vs even sessions on the repeated stimuli), raw and
     Spearman-Brown corrected (0 where the raw r is at or below 0). Row ``group`` bounds
     the scores against the group RDM (:func:`lrrsa.rsa.noise_ceiling.group_noise_ceiling`
-    of the mean inter-subject agreement); its split-half columns compare the subjects'
-    mean odd-session RDM with their mean even one.
+    of the mean inter-subject agreement, or with one subject
+    :func:`lrrsa.rsa.noise_ceiling.split_half_noise_ceiling` of its split halves); its
+    split-half columns compare the subjects' mean odd-session RDM with their mean even one.
 
     ``n_subjects``: the subjects with data in the ROI, whom the bounds pool. A subject
     whose RDM has no dissimilarity (no voxels in the ROI) has a row of NaN with
@@ -93,6 +95,8 @@ def noise_ceiling_table(
         rows.append([roi, "mean", mean_lower, mean_upper, _nanmean(others), _nanmean(halves["r"]),
                      _nanmean(halves["sb"]), len(stimuli), n_split, n_used])
         group_lower, group_upper = group_noise_ceiling(mean_agreement, n_used, method)
+        if n_used == 1:  # the group RDM is the one subject's: its reliability from its halves
+            group_lower, group_upper = split_half_noise_ceiling(group_half[0], method)
         rows.append([roi, "group", group_lower, group_upper, mean_agreement, *group_half, len(stimuli), n_split, n_used])
     return pd.DataFrame(rows, columns=COLUMNS)
 
