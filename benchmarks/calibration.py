@@ -22,7 +22,9 @@ network, s subjects whose RDMs are averaged into the group RDM. What is known:
 Regimes: the two conditions are identically distributed (or exchangeable under A <-> B)
 in every null regime, so their true difference is exactly 0; the planted regimes scale
 condition a's brain-feature weights until the true difference (estimated by Monte
-Carlo) is 0.02 or 0.05 in rho. A score's truth is its expectation over studies.
+Carlo) is 0.02 or 0.05 in rho. ``pretrained``: b is one fixed network in every seed and
+study (a pretrained reference, whose seeds are copies: no seed variance), a a trained
+condition whose brain weights are scaled until the two score the same in truth. A score's truth is its expectation over studies.
 Printed per regime: the rate of p < 0.05 and p < 0.01 for the difference, the coverage of
 95 % intervals of both scores and of the difference, for the workflow's procedure
 (:func:`lrrsa.rsa.contrasts.contrast_inference`, generalising over stimuli and seeds)
@@ -65,6 +67,7 @@ class Regime:
     seed_gain: float = 0.0  # sd of log gain per seed and block (seed x feature)
     planted: float = 0.0  # target true difference (rho_a - rho_b); 0 = a null regime
     extra: dict = field(default_factory=dict)
+    fixed_b: bool = False  # b is one network for every seed and study (a pretrained reference)
 
 
 REGIMES = {
@@ -79,6 +82,8 @@ REGIMES = {
                        {"A": 1, "B": 0.5, "S": 1}, {"A": 0.5, "B": 1, "S": 1}, seed_gain=0.3),
     "seed_variability": Regime("seed-to-seed variability of the study's size (seed sd of rho ~0.02)",
                                {"A": 1, "B": 1, "S": 1}, {"A": 1, "B": 1, "S": 1}, private=2.0, seed_gain=0.8),
+    "pretrained": Regime("equal, non-zero, b one fixed network (a pretrained reference: no seed variance)",
+                         {"A": 1, "B": 1, "S": 1}, {"A": 1, "B": 1, "S": 1}, seed_gain=0.3, fixed_b=True),
     "power_0.02": Regime("planted difference 0.02", {"A": 1, "B": 1, "S": 1}, {"A": 1, "B": 1, "S": 1},
                          seed_gain=0.3, planted=0.02),
     "power_0.05": Regime("planted difference 0.05", {"A": 1, "B": 1, "S": 1}, {"A": 1, "B": 1, "S": 1},
@@ -116,16 +121,26 @@ class Subjects:
         return np.array(out)
 
 
-def network_rdms(rng: np.random.Generator, x: dict, weights: dict, regime: Regime, n_seeds: int) -> np.ndarray:
+#: The seed of the one network a fixed condition is (its weights: the same in every study).
+FIXED_NETWORK_SEED = 4242
+
+
+def network_rdms(rng: np.random.Generator, x: dict, weights: dict, regime: Regime, n_seeds: int,
+                 fixed: bool = False) -> np.ndarray:
+    """(n_seeds, n, n) RDMs of a condition's networks. ``fixed``: one network, whose gains
+    and unit mixing are drawn once (FIXED_NETWORK_SEED), shown the study's stimuli (its
+    private features are a function of the stimulus: drawn with them), as every seed."""
     n = x["A"].shape[0]
     out = []
-    for _ in range(n_seeds):
-        blocks = [w * np.exp(regime.seed_gain * rng.normal()) * x[f] for f, w in weights.items() if w]
+    for _ in range(1 if fixed else n_seeds):
+        weights_rng = np.random.default_rng(FIXED_NETWORK_SEED) if fixed else rng
+        gains = {f: np.exp(regime.seed_gain * weights_rng.normal()) for f in weights}
+        blocks = [w * gains[f] * x[f] for f, w in weights.items() if w]
         blocks.append(regime.private * rng.normal(size=(n, DIM)))
         z = np.hstack(blocks)
-        units = np.maximum(z @ rng.normal(size=(z.shape[1], UNITS)), 0) + 1e-3 * rng.normal(size=(n, UNITS))
+        units = np.maximum(z @ weights_rng.normal(size=(z.shape[1], UNITS)), 0) + 1e-3 * rng.normal(size=(n, UNITS))
         out.append(correlation_rdm(units))
-    return np.array(out)
+    return np.array(out * n_seeds if fixed else out)
 
 
 def study(rng, regime: Regime, subjects: Subjects, n: int, n_seeds: int, boost: float = 0.0):
@@ -133,7 +148,8 @@ def study(rng, regime: Regime, subjects: Subjects, n: int, n_seeds: int, boost: 
     x = {f: rng.lognormal(0, 0.4, size=(n, 1)) * rng.normal(size=(n, DIM)) for f in "ABS"}
     brain = subjects.rdms(rng, x)
     a = {f: w * (1 + boost) if f in "AB" else w for f, w in regime.a.items()}
-    models = np.stack([network_rdms(rng, x, a, regime, n_seeds), network_rdms(rng, x, regime.b, regime, n_seeds)])
+    models = np.stack([network_rdms(rng, x, a, regime, n_seeds),
+                       network_rdms(rng, x, regime.b, regime, n_seeds, fixed=regime.fixed_b)])
     return models, brain
 
 
@@ -153,7 +169,7 @@ def truth(regime, subjects, n, n_seeds, studies, seed, boost=0.0) -> np.ndarray:
 def planted_boost(regime, subjects, n, n_seeds, studies, seed) -> float:
     """The boost of condition a's brain weights whose true difference is regime.planted
     (bisection on Monte Carlo estimates with common random numbers)."""
-    lo, hi = 0.0, 2.0
+    lo, hi = (-0.9, 2.0) if regime.fixed_b else (0.0, 2.0)  # a fixed b may score above or below a
     for _ in range(12):
         mid = (lo + hi) / 2
         diff = np.subtract(*truth(regime, subjects, n, n_seeds, studies, seed, mid))
@@ -175,11 +191,13 @@ class Tally:
 def run_regime(name: str, args) -> dict:
     regime = REGIMES[name]
     subjects = Subjects(args.subjects, args.noise, random=args.random_subjects)
+    # A fixed network's score is its own, not the condition's expectation: a's brain weights
+    # are scaled until the two are equal in truth (planted 0), which makes it a null regime.
     boost = planted_boost(regime, subjects, args.stimuli, args.seeds, args.truth_studies // 4, args.seed + 1) \
-        if regime.planted else 0.0
+        if regime.planted or regime.fixed_b else 0.0
     true = truth(regime, subjects, args.stimuli, args.seeds, args.truth_studies, args.seed + 2, boost)
     target = np.array([true[0], true[1], regime.planted if regime.planted else 0.0])
-    if regime.planted:
+    if regime.planted or regime.fixed_b:
         target[2] = true[0] - true[1]
     rng = np.random.default_rng(args.seed)
     new, old = Tally(), Tally()
