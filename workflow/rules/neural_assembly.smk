@@ -7,7 +7,9 @@
 # formats of the THINGS-fMRI side (lrrsa.data.brainio_rdms), so every later rule reads
 # them unchanged. Everything a job reads of the recording follows the same options.
 
-if NEURAL_ASSEMBLY:
+# Always true: keeps the rules indented as before the per-type files, so that finished
+# runs plan nothing (Snakemake's code rerun trigger compares a script rule's source line).
+if BRAIN["type"] == "neural_assembly":
 
     # The options that choose and average the responses, the same in every job.
     ASSEMBLY_RESPONSES = {
@@ -125,8 +127,6 @@ if NEURAL_ASSEMBLY:
             script:
                 "../scripts/prepare_brainio_stimuli.py"
 
-    ruleorder: compute_brainio_rdms > compute_brain_rdms
-
     rule compute_brainio_rdms:
         input:
             assembly=ASSEMBLY["assembly"],
@@ -149,8 +149,6 @@ if NEURAL_ASSEMBLY:
             "../../envs/analysis.yaml"
         script:
             "../scripts/compute_brainio_rdms.py"
-
-    ruleorder: compute_brainio_split_half_rdms > compute_split_half_rdms
 
     rule compute_brainio_split_half_rdms:
         input:
