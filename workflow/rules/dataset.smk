@@ -5,7 +5,9 @@
 
 
 include: "dataset_common.smk"
-# The dataset's type: its rules. things_fmri.smk includes encoding.smk.
+# The dataset's type: its paths and input functions, then its rules (the interface they
+# provide: dataset_common.smk). things_fmri.smk includes encoding.smk.
+include: f"{config['brain_data']['type']}_inputs.smk"
 include: f"{config['brain_data']['type']}.smk"
 include: "activations.smk"
 include: "rdm.smk"

@@ -1,5 +1,6 @@
 # brain_data.type rdm_set: brain RDMs a user already has (docs/DATA.md) -> the stimulus
-# table and images -> each subject's RDM of every ROI, taken as it is.
+# table and images -> each subject's RDM of every ROI, taken as it is. Its input
+# functions are in rdm_set_inputs.smk.
 
 
 # Always true: keeps the rules indented as before the per-type files, so that finished

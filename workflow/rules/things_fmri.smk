@@ -1,7 +1,7 @@
 # brain_data.type things_fmri: THINGS-fMRI (downloaded, local or the demo's generated
 # folder) -> the stimulus table, voxel counts, each subject's brain RDMs and the split-half
-# RDMs of the noise ceiling.
-# The THINGS archives are downloaded once per run (downloads.smk).
+# RDMs of the noise ceiling. Its paths and input functions are in things_fmri_inputs.smk;
+# the THINGS archives are downloaded once per run (downloads.smk).
 
 
 if BRAIN["source"] == "demo":
