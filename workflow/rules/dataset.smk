@@ -5,13 +5,14 @@
 
 
 include: "dataset_common.smk"
-include: "data.smk"
-include: "neural_assembly.smk"
+# The dataset's type: its paths and input functions, then its rules (the interface they
+# provide: dataset_common.smk). things_fmri.smk includes encoding.smk.
+include: f"{config['brain_data']['type']}_inputs.smk"
+include: f"{config['brain_data']['type']}.smk"
 include: "activations.smk"
 include: "rdm.smk"
 include: "rsa.smk"
 include: "stats.smk"
-include: "encoding.smk"
 include: "figures.smk"
 include: "summary.smk"
 

@@ -1,6 +1,17 @@
-# One dataset's paths, flags and input functions; no rules. Its config is the run's
-# config with this dataset as brain_data (lrrsa.config.dataset_configs) and, under
-# `dataset`, the dataset's name and results folder, as the Snakefile passes them.
+# One dataset's paths and input functions shared by every dataset type; no rules. Its
+# config is the run's config with this dataset as brain_data (lrrsa.config.dataset_configs)
+# and, under `dataset`, the dataset's name and results folder, as the Snakefile passes them.
+#
+# Each brain_data.type has <type>_inputs.smk (its paths, flags and input functions) and
+# <type>.smk (its rules); dataset.smk includes this dataset's two. The shared stages
+# (activations, rdm, rsa, stats, figures, summary) rely on them only through this interface:
+#   files its rules write:  results("data/stimuli.tsv"); each subject's brain RDMs
+#       brain_rdm_path(roi, subject), one job per subject for all ROIs; where it has them,
+#       results("rdms/brain_split/{roi}.npz") and results("data/roi_voxels.tsv").
+#   functions:  brain_inputs()      inputs of jobs that read the stimulus images
+#               brain_images_dir()  the folder holding object_images/<concept>/<stimulus>
+#               split_half_rdms()   the split-half RDM files, or []
+#               brain_reports()     files describing the brain data (roi_voxels.tsv), or []
 import re
 import sys
 from pathlib import Path
@@ -8,7 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from lrrsa.config import pretrained_conditions, trained_conditions
-from lrrsa.data.shared_downloads import THINGS_ARCHIVE_FILES
 from lrrsa.significance import encoding_interval_label, interval_label
 
 # This dataset's outputs: results/<run>/<dataset>/, or results/<run>/ for a run's one
@@ -46,148 +56,24 @@ wildcard_constraints:
 
 
 # ---- data sources -------------------------------------------------------------
-DEMO_THINGS = "resources/demo/things"
-
-
-# Brain data (docs/DATA.md). things_fmri + download: betas_csv.zip -> each subject's
-# files (metadata and responses apart) -> stimulus table -> the selected stimuli's
-# images out of images_THINGS.zip (both archives downloaded once per run: downloads.smk).
-# A local folder or zip named in the config replaces the download of its archive.
-# rdm_set: the RDM file + images -> stimulus table and images -> one RDM per ROI and subject.
+# Brain data (docs/DATA.md): the type's own paths and inputs are in <type>_inputs.smk.
 BRAIN = config["brain_data"]
-THINGS_FMRI = BRAIN["type"] == "things_fmri"
-RDM_SET = BRAIN["type"] == "rdm_set"
-NEURAL_ASSEMBLY = BRAIN["type"] == "neural_assembly"
-THINGS_BETAS = "resources/things-fmri/betas_csv"
-# The selected stimuli's images, per run (extracted from the zip, or linked from an rdm_set).
+# The selected stimuli's images, per run (extracted from the THINGS archive, linked from
+# an rdm_set, or taken from a recording's stimulus set).
 STIMULUS_IMAGES = results("data/images")
-# Which archives this dataset extracts (downloaded, where no local zip is named).
-EXTRACT_BETAS = THINGS_FMRI and BRAIN["source"] == "download" and not BRAIN["betas_dir"]
-EXTRACT_IMAGES = THINGS_FMRI and BRAIN["source"] == "download" and not BRAIN["images_dir"]
-# neural_assembly (neural_assembly.smk): where the run reads the assembly, its stimulus
-# CSV and images (generated, downloaded, local, or rebuilt from THINGS ids and images).
-if NEURAL_ASSEMBLY:
-    from lrrsa.data import neural_assembly
-
-    ASSEMBLY = neural_assembly.dataset_files(BRAIN, RESULTS)
-    THINGS_STIMULI = BRAIN["source"] != "demo" and neural_assembly.things_images(BRAIN)
-
-
-def brain_betas_dir():
-    """The betas_csv folder the brain jobs read (generated, extracted or local)."""
-    if BRAIN["source"] == "demo":
-        return f"{DEMO_THINGS}/betas_csv"
-    return THINGS_BETAS if EXTRACT_BETAS else BRAIN["betas_dir"]
-
-
-def brain_images_dir():
-    """The folder holding object_images/<concept>/<stimulus> that models and pixel RDM read."""
-    if NEURAL_ASSEMBLY:
-        return STIMULUS_IMAGES
-    if BRAIN["source"] == "demo":
-        return f"{DEMO_THINGS}/images"
-    return STIMULUS_IMAGES if RDM_SET or EXTRACT_IMAGES else BRAIN["images_dir"]
-
-
-def betas_zip():
-    return BRAIN["betas_zip"] or THINGS_ARCHIVE_FILES["betas"]
-
-
-def images_zip():
-    return BRAIN["images_zip"] or THINGS_ARCHIVE_FILES["images"]
-
-
-def subject_file(subject, kind):
-    """One file of a subject in the betas folder; kind: ResponseData.h5, VoxelMetadata.csv, ..."""
-    return f"{brain_betas_dir()}/{subject}_{kind}"
-
-
-def roi_masks(roi, subjects):
-    """The NIfTI mask files among an ROI's items, for these subjects."""
-    items = BRAIN["rois"][roi] if not RDM_SET else []
-    masks = [i for i in items if i.lower().endswith((".nii", ".nii.gz"))]
-    return list(dict.fromkeys(m.replace("{subject}", s) for m in masks for s in subjects))
-
-
-def brain_subject_inputs(subject, kinds=("ResponseData.h5", "VoxelMetadata.csv", "StimulusMetadata.csv")):
-    """Inputs that hold a subject's THINGS-fMRI files: the generated demo folder, or the files."""
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {kind.split(".")[0]: subject_file(subject, kind) for kind in kinds}
-
-
-def brain_rdm_inputs(subject, rois=ROIS):
-    """Inputs of one subject's brain RDMs of these ROIs."""
-    if NEURAL_ASSEMBLY:
-        return {"assembly": ASSEMBLY["assembly"], "stimulus_csv": ASSEMBLY["stimulus_csv"]}
-    if RDM_SET:
-        return {"rdm_set": BRAIN["rdm_file"]}
-    masks = [mask for roi in rois for mask in roi_masks(roi, [subject])]
-    return {**brain_subject_inputs(subject), "roi_masks": list(dict.fromkeys(masks))}
 
 
 def stimulus_list_input():
     return {"stimulus_list": BRAIN["stimulus_list"]} if BRAIN["stimuli"] == "list" else {}
 
 
-def brain_metadata_inputs():
-    """Every subject's StimulusMetadata (or the generated demo folder that holds them)."""
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {"metadata": [subject_file(s, "StimulusMetadata.csv") for s in SUBJECTS]}
-
-
-def stimulus_selection_inputs():
-    """Inputs of select_stimuli: every subject's StimulusMetadata (and, where the images
-    are already unpacked, their folder, so the selection checks them)."""
-    inputs = {**stimulus_list_input(), **brain_metadata_inputs()}
-    if BRAIN["source"] == "demo":
-        return inputs
-    if not EXTRACT_IMAGES:
-        inputs["images"] = brain_images_dir()
-    return inputs
-
-
-def roi_count_inputs():
-    """Inputs of count_roi_voxels: every subject's VoxelMetadata and the NIfTI masks."""
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {
-        "voxels": [subject_file(s, "VoxelMetadata.csv") for s in SUBJECTS],
-        "roi_masks": [m for roi in ROIS for m in roi_masks(roi, SUBJECTS)],
-    }
-
-
-def brain_inputs():
-    """Inputs of rules that read the stimulus images: the generated demo folder, the
-    images extracted or linked for this run, or the local images folder."""
-    if NEURAL_ASSEMBLY:
-        return {"images": STIMULUS_IMAGES}
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {"images": brain_images_dir()}
-
-
 # ---- encoding models (encoding.smk) -------------------------------------------------
+# The encoding settings and outputs (figures.smk draws its figures); encoding.smk itself,
+# THINGS-fMRI only, is included by things_fmri.smk.
 ENCODING = config["encoding"]
 # The ROIs whose mapped layer the encoding statistics test, in the order of ROIS.
 _ENCODING_MAP = ENCODING["layer_map"] or config["rsa"]["layer_map"]
 ENCODING_LAYER_MAP = {roi: _ENCODING_MAP[roi] for roi in ROIS if roi in _ENCODING_MAP}
-# The encoding images extracted from the THINGS archive, per run (downloaded archives only).
-ENCODING_IMAGES = results("data/encoding_images")
-
-
-def encoding_images_dir():
-    """The folder holding object_images/<concept>/<stimulus> of the encoding images."""
-    if BRAIN["source"] == "demo":
-        return f"{DEMO_THINGS}/images"
-    return ENCODING_IMAGES if EXTRACT_IMAGES else BRAIN["images_dir"]
-
-
-def encoding_image_inputs():
-    if BRAIN["source"] == "demo":
-        return {"dataset": DEMO_THINGS}
-    return {"images": encoding_images_dir()}
 
 
 def encoding_outputs():
@@ -197,11 +83,6 @@ def encoding_outputs():
     return [results(f"encoding/{table}.tsv") for table in ["scores", "tests", "summary", "pairwise"]] + expand(
         results("figures/{name}.{ext}"), name=ENCODING_FIGURES, ext=["png", "pdf"]
     )
-
-
-def brain_reports():
-    """Outputs that describe the brain data (voxel counts per ROI and subject)."""
-    return [] if RDM_SET else [results("data/roi_voxels.tsv")]
 
 
 # ---- outputs ------------------------------------------------------------------
@@ -247,24 +128,10 @@ def pixel_baseline_models():
             for s in SEEDS]
 
 
-def split_half_inputs(roi):
-    """Inputs of compute_split_half_rdms: every subject's brain files for this ROI."""
-    inputs = {}
-    for subject in SUBJECTS:
-        for key, value in brain_rdm_inputs(subject, [roi]).items():
-            inputs.setdefault(key, []).extend(value if isinstance(value, list) else [value])
-    return {key: list(dict.fromkeys(values)) for key, values in inputs.items()}
-
-
 # What the per-ROI tests use of the stats section; the FDR and reference keys only
 # change the tables, so editing them reruns only the tables.
 ROI_TEST_KEYS = ["n_permutations", "permutation_scheme", "inference", "generalise_over", "n_bootstrap",
                  "bootstrap_scheme", "bootstrap_subjects", "ci_method", "ci_level", "seed"]
-
-
-def split_half_rdms():
-    """Odd/even-session brain RDMs per ROI (THINGS-fMRI only: an rdm_set has no trials)."""
-    return [] if RDM_SET else [results(f"rdms/brain_split/{roi}.npz") for roi in ROIS]
 
 
 # Figures of the dataset, one rule each (PNG for the report, PDF for papers), in figures.smk.

@@ -5,18 +5,12 @@
 # -> per animal its RDM of each ROI, per ROI the odd/even-
 # repetition RDMs of the noise ceiling, and the neuroid counts. The files have the
 # formats of the THINGS-fMRI side (lrrsa.data.brainio_rdms), so every later rule reads
-# them unchanged. Everything a job reads of the recording follows the same options.
+# them unchanged. Everything a job reads of the recording follows the same options
+# (ASSEMBLY_RESPONSES); its paths and input functions are in neural_assembly_inputs.smk.
 
-if NEURAL_ASSEMBLY:
-
-    # The options that choose and average the responses, the same in every job.
-    ASSEMBLY_RESPONSES = {
-        "time_window": neural_assembly.time_window(BRAIN),
-        "reliability_threshold": neural_assembly.reliability_threshold(BRAIN),
-        "reliability_method": neural_assembly.reliability_method(BRAIN),
-    }
-    # Each subject's animal in the recording (a pooled recording has one subject).
-    SUBJECT_ANIMALS = {subject: neural_assembly.animal_of(subject) for subject in SUBJECTS}
+# Always true: keeps the rules indented as before the per-type files, so that finished
+# runs plan nothing (Snakemake's code rerun trigger compares a script rule's source line).
+if BRAIN["type"] == "neural_assembly":
 
     if BRAIN["source"] == "demo":
 
@@ -125,8 +119,6 @@ if NEURAL_ASSEMBLY:
             script:
                 "../scripts/prepare_brainio_stimuli.py"
 
-    ruleorder: compute_brainio_rdms > compute_brain_rdms
-
     rule compute_brainio_rdms:
         input:
             assembly=ASSEMBLY["assembly"],
@@ -149,8 +141,6 @@ if NEURAL_ASSEMBLY:
             "../../envs/analysis.yaml"
         script:
             "../scripts/compute_brainio_rdms.py"
-
-    ruleorder: compute_brainio_split_half_rdms > compute_split_half_rdms
 
     rule compute_brainio_split_half_rdms:
         input:

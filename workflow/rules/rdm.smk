@@ -1,8 +1,9 @@
-# RDMs: per model layer, per brain ROI and subject, the subject average, and pixels.
+# RDMs: per model layer, the subjects' average of the brain RDMs, and pixels. Each subject's
+# brain RDMs and the split-half RDMs are the dataset type's (<type>.smk).
 
 
-# One job per model and one per subject: a layer's or an ROI's RDM takes seconds, less
-# than starting a job, and a config change that touches one touches them all.
+# One job per model (and per subject: <type>.smk): a layer's or an ROI's RDM takes seconds,
+# less than starting a job, and a config change that touches one touches them all.
 rule compute_model_rdms:
     input:
         results("activations/{condition}/seed-{seed}.h5"),
@@ -21,30 +22,6 @@ rule compute_model_rdms:
         "../../envs/analysis.yaml"
     script:
         "../scripts/compute_model_rdms.py"
-
-
-rule compute_brain_rdms:
-    input:
-        unpack(lambda w: brain_rdm_inputs(w.subject)),
-        stimuli=results("data/stimuli.tsv"),
-    output:
-        [brain_rdm_path(roi, "{subject}") for roi in ROIS],
-    params:
-        betas_dir=brain_betas_dir(),
-        rois=BRAIN["rois"],
-        zscore=BRAIN["zscore"],
-        min_nc_testset=BRAIN["min_nc_testset"],
-        metric=config["rdm"]["metric"],
-    log:
-        log_of("rdms/brain/{subject}"),
-    threads: 1
-    resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/compute_brain_rdms.py"
 
 
 rule average_brain_rdms:
@@ -88,29 +65,3 @@ rule compute_pixel_rdm:
         "../../envs/analysis.yaml"
     script:
         "../scripts/compute_pixel_rdm.py"
-
-
-rule compute_split_half_rdms:
-    input:
-        unpack(lambda w: split_half_inputs(w.roi)),
-    output:
-        results("rdms/brain_split/{roi}.npz"),
-    params:
-        betas_dir=brain_betas_dir(),
-        subjects=SUBJECTS,
-        roi_columns=lambda w: config["brain_data"]["rois"][w.roi],
-        zscore=config["brain_data"]["zscore"],
-        min_nc_testset=config["brain_data"]["min_nc_testset"],
-        metric=config["rdm"]["metric"],
-    log:
-        log_of("rdms/brain_split/{roi}"),
-    benchmark:
-        benchmark_of("rdms/brain_split/{roi}")
-    threads: 1
-    resources:
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
-        runtime=lambda wildcards, attempt: 60 * attempt,
-    conda:
-        "../../envs/analysis.yaml"
-    script:
-        "../scripts/compute_split_half_rdms.py"

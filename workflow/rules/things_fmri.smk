@@ -1,7 +1,10 @@
-# One dataset's brain data and the stimulus table of this run.
+# brain_data.type things_fmri: THINGS-fMRI (downloaded, local or the demo's generated
+# folder) -> the stimulus table, voxel counts, each subject's brain RDMs and the split-half
+# RDMs of the noise ceiling. Its paths and input functions are in things_fmri_inputs.smk;
+# the THINGS archives are downloaded once per run (downloads.smk).
 
 
-if THINGS_FMRI and BRAIN["source"] == "demo":
+if BRAIN["source"] == "demo":
 
     rule make_demo_brain_dataset:
         output:
@@ -20,10 +23,6 @@ if THINGS_FMRI and BRAIN["source"] == "demo":
         script:
             "../scripts/make_demo_brain_dataset.py"
 
-
-# ---- brain data: THINGS-fMRI (downloaded, local or demo) or an rdm_set --------------
-# (a neural_assembly's rules are in neural_assembly.smk; the THINGS archives are
-# downloaded once per run, in downloads.smk)
 
 if EXTRACT_BETAS:
 
@@ -67,55 +66,9 @@ if EXTRACT_BETAS:
             "../scripts/extract_things_betas.py"
 
 
-if RDM_SET:
-
-    rule prepare_rdm_set:
-        input:
-            unpack(lambda w: stimulus_list_input()),
-            rdm_set=BRAIN["rdm_file"],
-            images=BRAIN["images_dir"],
-        output:
-            stimuli=results("data/stimuli.tsv"),
-            images=directory(STIMULUS_IMAGES),
-        params:
-            rois=BRAIN["rois"],
-            subjects=SUBJECTS,
-            rule=BRAIN["stimuli"],
-            stimulus_list=BRAIN["stimulus_list"],
-        log:
-            log_of("data/stimuli"),
-        threads: 1
-        resources:
-            mem_mb=lambda wildcards, attempt: 4000 * attempt,
-            runtime=lambda wildcards, attempt: 30 * attempt,
-        conda:
-            "../../envs/analysis.yaml"
-        script:
-            "../scripts/prepare_rdm_set.py"
-
-    # The RDMs of an rdm_set are taken as they are, instead of computed from betas.
-    ruleorder: take_brain_rdms > compute_brain_rdms
-
-    rule take_brain_rdms:
-        input:
-            rdm_set=BRAIN["rdm_file"],
-            stimuli=results("data/stimuli.tsv"),
-        output:
-            [brain_rdm_path(roi, "{subject}") for roi in ROIS],
-        params:
-            arrays=[BRAIN["rois"][roi][0] for roi in ROIS],
-        log:
-            log_of("rdms/brain/{subject}"),
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=10,
-        conda:
-            "../../envs/analysis.yaml"
-        script:
-            "../scripts/take_brain_rdms.py"
-
-elif THINGS_FMRI:
+# Always true: keeps the rules indented as before the per-type files, so that finished
+# runs plan nothing (Snakemake's code rerun trigger compares a script rule's source line).
+if BRAIN["type"] == "things_fmri":
 
     rule select_stimuli:
         input:
@@ -182,3 +135,57 @@ if EXTRACT_IMAGES:
             "../../envs/analysis.yaml"
         script:
             "../scripts/extract_stimulus_images.py"
+
+
+rule compute_brain_rdms:
+    input:
+        unpack(lambda w: brain_rdm_inputs(w.subject)),
+        stimuli=results("data/stimuli.tsv"),
+    output:
+        [brain_rdm_path(roi, "{subject}") for roi in ROIS],
+    params:
+        betas_dir=brain_betas_dir(),
+        rois=BRAIN["rois"],
+        zscore=BRAIN["zscore"],
+        min_nc_testset=BRAIN["min_nc_testset"],
+        metric=config["rdm"]["metric"],
+    log:
+        log_of("rdms/brain/{subject}"),
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/compute_brain_rdms.py"
+
+
+rule compute_split_half_rdms:
+    input:
+        unpack(lambda w: split_half_inputs(w.roi)),
+    output:
+        results("rdms/brain_split/{roi}.npz"),
+    params:
+        betas_dir=brain_betas_dir(),
+        subjects=SUBJECTS,
+        roi_columns=lambda w: config["brain_data"]["rois"][w.roi],
+        zscore=config["brain_data"]["zscore"],
+        min_nc_testset=config["brain_data"]["min_nc_testset"],
+        metric=config["rdm"]["metric"],
+    log:
+        log_of("rdms/brain_split/{roi}"),
+    benchmark:
+        benchmark_of("rdms/brain_split/{roi}")
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 60 * attempt,
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/compute_split_half_rdms.py"
+
+
+# Encoding models: THINGS-fMRI only (the config is refused with encoding for other types).
+include: "encoding.smk"
