@@ -67,6 +67,8 @@ def test_the_published_weights_are_downloaded_once_and_no_network_is_trained_for
     assert "models/resnet/" not in out
     assert out.count("rule extract_pretrained_activations:") == 1  # every seed at once
     assert out.count("rule extract_pretrained_encoding_activations:") == 1
+    assert out.count("rule fit_reference_encoding:") == 1  # one ridge fit for every seed
+    assert out.count("rule fit_encoding:") == 2 * 2
     assert out.count("rule train_model:") == 2 * 2
 
 
@@ -132,6 +134,32 @@ def test_the_reference_is_scored_and_tested_like_every_condition(pretrained_run)
     assert set(encoding["condition"]) == {"untrained", "bp", "resnet"}
     dynamics = pd.read_csv(out / "stats/filters.tsv", sep="\t")
     assert "resnet" not in set(dynamics["condition"])  # filters describe the study's CNN
+
+
+@pytest.mark.workflow
+def test_the_references_one_encoding_fit_is_what_each_seeds_own_fit_gives(pretrained_run, tmp_path):
+    """Fitted once and relabelled: equal to fitting seed 2's activations on their own."""
+    import h5py
+    from lrrsa.encoding.fit import write_model_fits
+    from lrrsa.encoding.tables import read_predictions
+
+    workdir = pretrained_run[0]
+    out = workdir / "results/pre"
+    responses = {s: out / f"encoding/responses/{s}.h5" for s in TINY["brain_data"]["subjects"]}
+    config = yaml.safe_load((out / "report/config.yaml").read_text())  # the run's validated settings
+    encoding = config["encoding"]
+    write_model_fits(out / "activations/encoding/resnet/seed-2.h5", out / "data/encoding_stimuli.tsv", responses,
+                     tmp_path / "own.h5", tmp_path / "own.tsv", condition="resnet", seed=2, layers=list(LAYERS),
+                     transform={"method": encoding["features"]["transform"],
+                                "n_components": encoding["features"]["n_components"], "seed": config["stats"]["seed"]},
+                     alphas=encoding["alphas"], inner_folds=encoding["inner_folds"])
+    relabelled = pd.read_csv(out / "encoding/scores/resnet/seed-2.tsv", sep="\t")
+    pd.testing.assert_frame_equal(relabelled, pd.read_csv(tmp_path / "own.tsv", sep="\t"))
+    with h5py.File(out / "encoding/fits/resnet/seed-2.h5") as h5:
+        assert h5.attrs["seed"] == 2
+    for layer in LAYERS:
+        np.testing.assert_array_equal(read_predictions(out / "encoding/fits/resnet/seed-2.h5", layer, "IT", "sub-01")[1],
+                                      read_predictions(tmp_path / "own.h5", layer, "IT", "sub-01")[1])
 
 
 @pytest.mark.workflow

@@ -12,7 +12,7 @@ from conftest import REPO, rule_blocks
 
 PROFILES = REPO / "workflow" / "profiles"
 GPU_RULES = {"train_model", "extract_activations", "extract_encoding_activations", "fit_encoding",
-             "extract_pretrained_activations", "extract_pretrained_encoding_activations"}
+             "fit_reference_encoding", "extract_pretrained_activations", "extract_pretrained_encoding_activations"}
 # Rules whose memory or time grows with the data; a retry must ask for more.
 DEMO = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
 # One training job per (condition, seed) of the demo, and per dataset one extraction job.

@@ -71,6 +71,12 @@ def stimulus_list_input():
 # The encoding settings and outputs (figures.smk draws its figures); encoding.smk itself,
 # THINGS-fMRI only, is included by things_fmri.smk.
 ENCODING = config["encoding"]
+# The feature transform of every encoding fit (trained networks and references alike).
+ENCODING_TRANSFORM = {
+    "method": ENCODING["features"]["transform"],
+    "n_components": ENCODING["features"]["n_components"],
+    "seed": config["stats"]["seed"],
+}
 # The ROIs whose mapped layer the encoding statistics test, in the order of ROIS.
 _ENCODING_MAP = ENCODING["layer_map"] or config["rsa"]["layer_map"]
 ENCODING_LAYER_MAP = {roi: _ENCODING_MAP[roi] for roi in ROIS if roi in _ENCODING_MAP}

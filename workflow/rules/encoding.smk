@@ -156,14 +156,12 @@ rule fit_encoding:
     params:
         subjects=SUBJECTS,
         layers=LAYERS,
-        transform={
-            "method": ENCODING["features"]["transform"],
-            "n_components": ENCODING["features"]["n_components"],
-            "seed": config["stats"]["seed"],
-        },
+        transform=ENCODING_TRANSFORM,
         alphas=ENCODING["alphas"],
         inner_folds=ENCODING["inner_folds"],
         device=config["device"],
+    wildcard_constraints:
+        condition=TRAINED_PATTERN,
     log:
         log_of("encoding/fits/{condition}/seed-{seed}"),
     benchmark:
@@ -177,6 +175,43 @@ rule fit_encoding:
         "../../envs/torch.yaml"
     script:
         "../scripts/fit_encoding.py"
+
+
+if PRETRAINED_CONDITIONS:
+
+    # A pretrained reference is one network in every seed: fitted once, the other seeds'
+    # files that fit relabelled (lrrsa.encoding.fit.write_reference_fits).
+    rule fit_reference_encoding:
+        input:
+            activations=results(f"activations/encoding/{{condition}}/seed-{SEEDS[0]}.h5"),
+            stimuli=results("data/encoding_stimuli.tsv"),
+            responses=expand(results("encoding/responses/{subject}.h5"), subject=SUBJECTS),
+        output:
+            fits=expand(results("encoding/fits/{{condition}}/seed-{seed}.h5"), seed=SEEDS),
+            scores=expand(results("encoding/scores/{{condition}}/seed-{seed}.tsv"), seed=SEEDS),
+        params:
+            seeds=SEEDS,
+            subjects=SUBJECTS,
+            layers=LAYERS,
+            transform=ENCODING_TRANSFORM,
+            alphas=ENCODING["alphas"],
+            inner_folds=ENCODING["inner_folds"],
+            device=config["device"],
+        wildcard_constraints:
+            condition=PRETRAINED_PATTERN,
+        log:
+            log_of("encoding/fits/{condition}/reference"),
+        benchmark:
+            benchmark_of("encoding/fits/{condition}/reference")
+        threads: 2
+        resources:
+            mem_mb=lambda wildcards, attempt: 8000 * attempt,
+            runtime=lambda wildcards, attempt: 60 * attempt,
+            gpu=GPUS_PER_JOB,
+        conda:
+            "../../envs/torch.yaml"
+        script:
+            "../scripts/fit_reference_encoding.py"
 
 
 rule collect_encoding_scores:

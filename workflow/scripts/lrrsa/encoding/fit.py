@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -163,3 +164,29 @@ def write_model_fits(activations: Path | str, table_path: Path | str, response_p
                            transform=transform, alphas=grid, n_inner_folds=inner_folds,
                            device=ridge_device(device))
     write_table(scores, scores_out)
+
+
+def write_reference_fits(activations: Path | str, table_path: Path | str, response_paths: Mapping[str, Path | str],
+                         fits_outs: Sequence[Path | str], scores_outs: Sequence[Path | str], *, condition: str,
+                         seeds: Sequence[int], **options) -> None:
+    """The fit_reference_encoding job: a pretrained reference network is the same network
+    in every seed (its activation files are equal), so it is fitted once, as seed
+    ``seeds[0]`` (:func:`write_model_fits`, ``options`` passed on), and each other seed's
+    files are that fit relabelled: the fits' ``seed`` attribute and the scores' ``seed``
+    column, what a fit of its own would write, at 1/len(seeds) of the cost. Each file is
+    written under a temporary name and renamed."""
+    from lrrsa.tsv import write_table
+
+    if not len(seeds) == len(fits_outs) == len(scores_outs):
+        raise ValueError(f"{len(seeds)} seeds but {len(fits_outs)} fit and {len(scores_outs)} score files")
+    write_model_fits(activations, table_path, response_paths, fits_outs[0], scores_outs[0], condition=condition,
+                     seed=seeds[0], **options)
+    scores = pd.read_csv(scores_outs[0], sep="\t")
+    for seed, fits_out, scores_out in zip(seeds[1:], fits_outs[1:], scores_outs[1:]):
+        tmp = Path(fits_out).with_name(Path(fits_out).name + ".tmp")
+        shutil.copyfile(fits_outs[0], tmp)
+        with h5py.File(tmp, "r+") as h5:
+            h5.attrs["seed"] = seed
+        os.replace(tmp, fits_out)
+        write_table(scores.assign(seed=seed), scores_out)
+        log.info("%s seed %d: the fit of seed %d, relabelled (the same network)", condition, seed, seeds[0])
