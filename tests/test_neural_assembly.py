@@ -290,6 +290,16 @@ def direct_rdm(assembly, stimulus_csv, stimuli, animal, regions, window) -> np.n
     return 1 - np.corrcoef(patterns)
 
 
+def run_workflow(workdir, config) -> list[str]:
+    """Run the workflow on ``config`` in ``workdir`` (asserting success); returns its command."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return cmd
+
+
 @pytest.mark.workflow
 def test_a_local_recording_runs_end_to_end(tmp_path):
     # Dimensions in another order than Brain-Score's usual: the reader goes by name.
@@ -298,11 +308,7 @@ def test_a_local_recording_runs_end_to_end(tmp_path):
     config = config_with(source="local", assembly_file="recording/" + demo.assembly.name,  # relative to --directory
                          stimulus_csv=str(demo.stimulus_csv), images_zip=str(demo.stimulus_zip),
                          time_window=list(RESPONSE_WINDOW))
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    cmd = run_workflow(tmp_path, config)
 
     out = tmp_path / "results/na"
     stimuli = read_stimulus_table(out / "data/stimuli.tsv")["stimulus"].tolist()
@@ -383,11 +389,7 @@ def test_a_recording_on_things_images_runs_end_to_end(tmp_path):
     images = things_images_zip(tmp_path / "images_THINGS.zip", stimuli)
     config = config_with(source="local", assembly_file="recording/assy_tvsd_like.nc", things_images=True,
                          images_zip=str(tmp_path / "images_THINGS.zip"))
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    cmd = run_workflow(tmp_path, config)
 
     out = tmp_path / "results/na"
     table = read_stimulus_table(out / "data/stimuli.tsv")

@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -76,7 +75,7 @@ from lrrsa.data.brainio import ANIMAL_COORDS, AssemblyInfo, assembly_info, windo
 from lrrsa.data.brainio_reliability import reliable_neuroids, repetition_labels
 from lrrsa.data.brainio_responses import group_means, stimulus_responses
 from lrrsa.data.brainio_stimuli import StimulusSet, check_stimulus_files, extract_stimuli, read_stimulus_set
-from lrrsa.data.stimuli import image_path, read_stimulus_table, write_stimulus_table
+from lrrsa.data.stimuli import building_folder, image_path, read_stimulus_table, write_stimulus_table
 from lrrsa.rdm_io import save_rdm
 from lrrsa.tsv import write_table
 from lrrsa.rsa.rdm import rdm
@@ -200,19 +199,10 @@ def prepare_brainio_stimuli(
                                    stimulus_ids=stimulus_ids)
     stimulus_set = read_stimulus_set(stimulus_csv, images)
     check_stimulus_files(stimulus_set, table["stimulus_id"].tolist())
-    out_images = Path(out_images)
-    tmp = out_images.with_name(f".{out_images.name}.{os.getpid()}.part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with building_folder(out_images) as tmp:
         for concept, group in table.groupby("concept", sort=True):
             dest = image_path(tmp, "x", str(concept)).parent
             extract_stimuli(stimulus_set, group["stimulus_id"].tolist(), dest)
-        if out_images.exists():
-            shutil.rmtree(out_images)
-        out_images.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out_images)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     write_stimulus_table(out_table, table[["stimulus", "concept"]])
     log.info("%s: %d stimuli (%d concepts) -> %s, %s", stimulus_set.csv, len(table), table["concept"].nunique(),
              out_table, out_images)

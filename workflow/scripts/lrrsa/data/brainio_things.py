@@ -28,7 +28,7 @@ import pandas as pd
 from lrrsa.data.archives import extract_stimulus_images
 from lrrsa.data.brainio import assembly_info
 from lrrsa.data.brainio_rdms import brainio_stimulus_table
-from lrrsa.data.stimuli import check_images, image_path, write_stimulus_table
+from lrrsa.data.stimuli import building_folder, check_images, image_path, write_stimulus_table
 
 __all__ = ["IMAGE_SUFFIX", "prepare_things_stimuli", "things_concept", "write_things_stimulus_set"]
 
@@ -90,19 +90,11 @@ def _copy_from_folder(images_dir: Path, table: pd.DataFrame, out_images: Path) -
     """Copy each image ``images_dir/object_images/<concept>/<stimulus>`` into ``out_images``
     in the same layout, under a temporary folder renamed at the end."""
     sources = check_images(images_dir, table)  # every missing image named at once
-    tmp = out_images.with_name(f".{out_images.name}.{os.getpid()}.part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with building_folder(out_images) as tmp:
         for source, stimulus, concept in zip(sources, table["stimulus"], table["concept"]):
             dest = image_path(tmp, stimulus, concept)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, dest)
-        if out_images.exists():
-            shutil.rmtree(out_images)
-        out_images.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out_images)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def prepare_things_stimuli(

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lrrsa.data.stimuli import image_path, read_stimulus_list, read_stimulus_table, write_stimulus_table
+from lrrsa.data.stimuli import building_folder, image_path, read_stimulus_list, read_stimulus_table, write_stimulus_table
 
 __all__ = [
     "RESERVED_NAMES",
@@ -408,18 +408,9 @@ def prepare_rdm_set(
     table = table.sort_values("stimulus", kind="stable").reset_index(drop=True)
     sources = find_images(images_dir, table["stimulus"].tolist(), table["concept"].tolist())
 
-    out_images = Path(out_images)
-    tmp = out_images.with_name(f".{out_images.name}.{os.getpid()}.part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with building_folder(out_images) as tmp:
         for src, stimulus, concept in zip(sources, table["stimulus"], table["concept"]):
             _link_or_copy(src, image_path(tmp, stimulus, concept))
-        if out_images.exists():
-            shutil.rmtree(out_images)
-        out_images.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out_images)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     write_stimulus_table(out_table, table)
     log.info("%s: %d stimuli, ROIs %s, subjects %s -> %s, %s", path, len(table),
              ", ".join(f"{r}={a}" for r, a in arrays.items()), ", ".join(subjects), out_table, out_images)

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +34,7 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "building_folder",
     "RULES",
     "TABLE_COLUMNS",
     "check_images",
@@ -203,6 +206,24 @@ def _validate_table(table: pd.DataFrame, what: str) -> pd.DataFrame:
     if dup.any():
         raise ValueError(f"{what}: duplicate stimuli {_preview(sorted(set(table['stimulus'][dup])))}")
     return table
+
+
+@contextmanager
+def building_folder(out: Path | str) -> Iterator[Path]:
+    """A temporary folder beside ``out`` to fill; on success it replaces ``out`` as a
+    whole, on any error it is removed: an interrupted job leaves no folder that looks
+    complete."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_stimulus_table(path: Path | str, table: pd.DataFrame) -> None:
